@@ -1,0 +1,225 @@
+import {Command, Flags, Interfaces} from '@oclif/core'
+
+import {AgnesError, ExitCode, InterruptedError, UsageError, toAgnesError} from './lib/errors.js'
+import {Prompter, canPrompt, createInquirerPrompter} from './lib/prompt.js'
+import {redact} from './lib/redact.js'
+import {Reporter} from './lib/reporter.js'
+
+export type AgnesFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof AgnesCommand)['baseFlags'] & T['flags']>
+export type AgnesArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
+
+const PARSE_ERROR_NAMES = new Set([
+  'CLIParseError',
+  'ArgInvalidOptionError',
+  'FlagInvalidOptionError',
+  'FailedFlagValidationError',
+  'NonExistentFlagsError',
+  'RequiredArgsError',
+  'UnexpectedArgsError',
+])
+
+/**
+ * The one base command. It owns the global flags, the JSON envelope, colour, signals and the mapping of
+ * every error to the exit-code table. Subclasses implement execute() (call src/lib) and render() (human
+ * output on stdout); they never print JSON, never call process.exit, never use console.
+ */
+export abstract class AgnesCommand<T extends typeof Command> extends Command {
+  static baseFlags = {
+    dir: Flags.string({
+      description: 'Instance directory (default: the current directory).',
+      env: 'AGNES_DIR',
+      helpGroup: 'GLOBAL',
+    }),
+    yes: Flags.boolean({
+      char: 'y',
+      description: 'Answer yes to confirmations.',
+      env: 'AGNES_YES',
+      helpGroup: 'GLOBAL',
+    }),
+    'non-interactive': Flags.boolean({
+      description: 'Never prompt; a missing value is an error that names its flag (exit 4).',
+      env: 'AGNES_NON_INTERACTIVE',
+      helpGroup: 'GLOBAL',
+    }),
+    color: Flags.boolean({
+      allowNo: true,
+      default: true,
+      description: 'Colour in human output (--no-color or NO_COLOR turn it off).',
+      helpGroup: 'GLOBAL',
+    }),
+  }
+
+  static enableJsonFlag = true
+
+  protected flags!: AgnesFlags<T>
+  protected args!: AgnesArgs<T>
+  /** Aborted on SIGINT/SIGTERM; pass it to everything long-running in src/lib. */
+  protected readonly abortController = new AbortController()
+  /** Undefined when prompting is not allowed (no terminal, CI, --json or --non-interactive). */
+  protected prompter: Prompter | undefined
+  protected reporter!: Reporter
+  protected useColor = false
+  private readonly warnings: string[] = []
+  private signalHandler?: (signal: NodeJS.Signals) => void
+
+  protected get signal(): AbortSignal {
+    return this.abortController.signal
+  }
+
+  /** The instance directory: --dir, AGNES_DIR, or the current directory. */
+  protected get instanceDir(): string {
+    return this.flags.dir ?? process.cwd()
+  }
+
+  /** Does the work through src/lib and returns the result (the JSON envelope's `result`). */
+  protected abstract execute(): Promise<object>
+
+  /** Prints the result for a person, on stdout. Not called under --json. */
+  protected abstract render(result: object): void
+
+  public async init(): Promise<void> {
+    await super.init()
+    const {args, flags} = await this.parse({
+      args: this.ctor.args,
+      baseFlags: (super.ctor as typeof AgnesCommand).baseFlags,
+      enableJsonFlag: this.ctor.enableJsonFlag,
+      flags: this.ctor.flags,
+      strict: this.ctor.strict,
+    })
+    this.flags = flags as AgnesFlags<T>
+    this.args = args as AgnesArgs<T>
+
+    this.useColor = this.decideColor()
+    const chalk = (await import('chalk')).default
+    chalk.level = this.useColor ? chalk.level || 1 : 0
+
+    const interactive = canPrompt({json: this.jsonEnabled(), nonInteractive: this.flags['non-interactive']})
+    this.prompter = interactive ? createInquirerPrompter(this.signal) : undefined
+    this.reporter = {
+      progress: (message) => this.progressLine(message),
+      warn: (message) => this.warnLine(message),
+    }
+
+    this.signalHandler = (signal) => {
+      if (this.abortController.signal.aborted) {
+        // A second signal: stop waiting for a graceful end.
+        this.removeSignalHandlers()
+        process.kill(process.pid, signal)
+        return
+      }
+
+      this.stderrLine(`Received ${signal}; stopping…`)
+      this.abortController.abort(new InterruptedError(`Interrupted by ${signal}`))
+    }
+
+    process.on('SIGINT', this.signalHandler)
+    process.on('SIGTERM', this.signalHandler)
+  }
+
+  public async run(): Promise<object> {
+    const result = await this.execute()
+    if (!this.jsonEnabled()) this.render(result)
+    return result
+  }
+
+  protected async finally(error: Error | undefined): Promise<unknown> {
+    this.removeSignalHandlers()
+    return super.finally(error)
+  }
+
+  /** Progress for people and logs, on stderr; --quiet flags of subclasses silence it. */
+  protected progressLine(message: string): void {
+    if (this.isQuiet()) return
+    this.stderrLine(message)
+  }
+
+  protected isQuiet(): boolean {
+    return false
+  }
+
+  protected warnLine(message: string): void {
+    this.warnings.push(redact(message))
+    if (!this.jsonEnabled()) this.stderrLine(`${this.paint('yellow', 'Warning:')} ${message}`)
+  }
+
+  /** A line of the human result on stdout. */
+  protected out(line = ''): void {
+    process.stdout.write(redact(line) + '\n')
+  }
+
+  protected stderrLine(line: string): void {
+    process.stderr.write(redact(line) + '\n')
+  }
+
+  protected paint(style: 'bold' | 'dim' | 'green' | 'red' | 'yellow' | 'cyan', text: string): string {
+    if (!this.useColor) return text
+    const codes = {bold: [1, 22], cyan: [36, 39], dim: [2, 22], green: [32, 39], red: [31, 39], yellow: [33, 39]}[style]
+    return `\u001B[${codes[0]}m${text}\u001B[${codes[1]}m`
+  }
+
+  protected toSuccessJson(result: unknown): unknown {
+    return {ok: true, result, warnings: this.warnings}
+  }
+
+  protected toErrorJson(error: unknown): unknown {
+    const e = this.normalize(error)
+    const body: Record<string, unknown> = {
+      ok: false,
+      error: {code: e.code, message: e.message, ...(e.hint ? {hint: e.hint} : {}), exitCode: e.exitCode},
+    }
+    if (e.result !== undefined) body.result = e.result
+    if (this.warnings.length > 0) body.warnings = this.warnings
+    return body
+  }
+
+  protected logJson(json: unknown): void {
+    process.stdout.write(redact(JSON.stringify(json, null, 2)) + '\n')
+  }
+
+  /**
+   * Replaces oclif's handler: it ignores exit codes under --json and dumps the parse context on flag errors
+   * (oclif-style.md §3.8). We print the envelope or a short message ourselves and set the exit code.
+   */
+  public async catch(error: Error & {exitCode?: number}): Promise<void> {
+    const e = this.normalize(error)
+    process.exitCode = e.exitCode
+    if (this.jsonEnabled()) {
+      this.logJson(this.toErrorJson(e))
+      return
+    }
+
+    this.stderrLine(`${this.paint('red', 'Error')} [${e.code}]: ${e.message}`)
+    if (e.hint) this.stderrLine(`${this.paint('dim', 'Hint:')} ${e.hint}`)
+    if (e.exitCode === ExitCode.INTERNAL && process.env.DEBUG?.includes('agnes')) {
+      const cause = e.cause instanceof Error ? e.cause : e
+      this.stderrLine(cause.stack ?? String(cause))
+    }
+  }
+
+  private normalize(error: unknown): AgnesError {
+    if (error instanceof AgnesError) return error
+    if (this.signal.aborted) return this.signal.reason instanceof AgnesError ? this.signal.reason : new InterruptedError()
+    if (error instanceof Error && (PARSE_ERROR_NAMES.has(error.constructor.name) || 'parse' in error)) {
+      const firstLine = error.message.split('\n')[0]
+      return new UsageError(firstLine, {hint: `See: agnes ${this.id ?? ''} --help`.replace(/\s+--help/, ' --help')})
+    }
+
+    return toAgnesError(error)
+  }
+
+  private decideColor(): boolean {
+    if (this.jsonEnabled()) return false
+    if (this.argv.includes('--no-color')) return false
+    if (process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '') return false
+    if (process.env.TERM === 'dumb') return false
+    if (process.env.FORCE_COLOR !== undefined && process.env.FORCE_COLOR !== '0') return true
+    return Boolean(process.stdout.isTTY && process.stderr.isTTY)
+  }
+
+  private removeSignalHandlers(): void {
+    if (!this.signalHandler) return
+    process.off('SIGINT', this.signalHandler)
+    process.off('SIGTERM', this.signalHandler)
+    this.signalHandler = undefined
+  }
+}

@@ -1,0 +1,323 @@
+import {access, chmod, constants, mkdir, stat} from 'node:fs/promises'
+import {join, resolve} from 'node:path'
+
+import {EnvFile} from './env-file.js'
+import {InvalidInputError} from './errors.js'
+import {writeFileAtomic} from './fs-atomic.js'
+import {digestReference, parseRepository} from './image-ref.js'
+import {managedKey, readTemplate, renderCompose, sha256, isHandEdited} from './instance/managed-files.js'
+import {InstancePaths, instancePaths, projectNameFor} from './instance/paths.js'
+import {Channel, InstanceState, SECRET_ENV_KEYS, TlsMode, parseEnv, readState, readTextIfExists, writeState} from './instance/state.js'
+import {generateFernetKey, generateHexSecret, isFernetKey} from './secrets.js'
+
+export const DEFAULT_REPOSITORY = 'ghcr.io/keboola/agnes-the-ai-analyst'
+export const DATA_SOURCES = ['keboola', 'bigquery', 'local'] as const
+export type DataSource = (typeof DATA_SOURCES)[number]
+export const TLS_MODES: readonly TlsMode[] = ['none', 'acme', 'internal', 'files']
+
+/** Everything `agnes init` needs, validated. Secrets are kept apart and never shown. */
+export interface InitSettings {
+  repository: string
+  channel: Channel
+  pin?: string
+  httpPort: number
+  tls: TlsMode
+  domain?: string
+  acmeEmail?: string
+  tlsCertDir?: string
+  adminEmail: string
+  dataSource: DataSource
+  keboolaUrl?: string
+  bigqueryProject?: string
+  bigqueryLocation?: string
+  memory: string
+  cpus: string
+}
+
+export interface InitSecrets {
+  keboolaToken?: string
+  adminPassword?: string
+}
+
+/** What is already in the directory, used as defaults on a re-run. */
+export interface ExistingInstance {
+  paths: InstancePaths
+  state?: InstanceState
+  env?: EnvFile
+  instanceYaml?: string
+}
+
+export type FileAction = 'create' | 'update' | 'unchanged' | 'keep'
+
+export interface PlannedFile {
+  path: string
+  action: FileAction
+  mode: number
+  /** A unified diff with secret values masked; only for updates. */
+  diff?: string
+  note?: string
+  content: string
+}
+
+export interface InitPlan {
+  dir: string
+  fresh: boolean
+  files: PlannedFile[]
+  generatedSecrets: string[]
+  warnings: string[]
+  state: InstanceState
+}
+
+export async function readExisting(dir: string): Promise<ExistingInstance> {
+  const paths = instancePaths(dir)
+  const envText = await readTextIfExists(paths.env)
+  return {
+    env: envText === undefined ? undefined : parseEnv(envText, paths.env),
+    instanceYaml: await readTextIfExists(paths.instanceYaml),
+    paths,
+    state: await readState(paths),
+  }
+}
+
+/** Checks the directory can hold an instance: it is a directory (or can be made) and is writable. */
+export async function checkDirectoryWritable(dir: string): Promise<void> {
+  const root = resolve(dir)
+  try {
+    const info = await stat(root)
+    if (!info.isDirectory()) throw new InvalidInputError(`${root} exists and is not a directory`, {hint: 'Pass --dir with a directory path.'})
+    await access(root, constants.W_OK)
+  } catch (error) {
+    if (error instanceof InvalidInputError) throw error
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') {
+      try {
+        await mkdir(root, {recursive: true})
+        return
+      } catch (mkdirError) {
+        throw new InvalidInputError(`cannot create ${root}: ${(mkdirError as NodeJS.ErrnoException).code}`, {hint: 'Choose a directory you can write to, or run as a user who can.'})
+      }
+    }
+
+    throw new InvalidInputError(`${root} is not writable (${code})`, {hint: 'Choose a directory you can write to, or run as a user who can.'})
+  }
+}
+
+function imageForCompose(settings: InitSettings, state: InstanceState | undefined): string {
+  const current = state?.current
+  if (current && current.repository === settings.repository) return digestReference(current.repository, current.digest)
+  return `${settings.repository}:${settings.pin ?? settings.channel}`
+}
+
+/** CADDY_TLS for the Caddyfile: ACME with an email, Caddy's internal CA, or cert files (unset). */
+function caddyTls(settings: InitSettings): string | undefined {
+  if (settings.tls === 'acme') return `tls ${settings.acmeEmail}`
+  if (settings.tls === 'internal') return 'tls internal'
+  return undefined
+}
+
+const ENV_HEADER = [
+  '# Agnes instance settings, read by Docker Compose and the app (env_file). agnes init updates the keys it',
+  '# manages and keeps every other key, comment and the order. Add your own keys anywhere. Never source it.',
+]
+
+function planEnv(existing: EnvFile | undefined, settings: InitSettings, secrets: InitSecrets, generated: string[], warnings: string[]): EnvFile {
+  const env = existing ?? EnvFile.parse(ENV_HEADER.join('\n') + '\n')
+  const section = (title: string) => `--- ${title} ---`
+  const sectionAdded = new Set<string>()
+  const put = (title: string, key: string, value: string | undefined) => {
+    if (value === undefined) return
+    if (!env.has(key) && !sectionAdded.has(title)) {
+      env.appendRaw('')
+      env.appendRaw(`# ${section(title)}`)
+      sectionAdded.add(title)
+    }
+
+    env.set(key, value)
+  }
+
+  const secretGenerators: Array<[string, () => string]> = [
+    ['JWT_SECRET_KEY', generateHexSecret],
+    ['SESSION_SECRET', generateHexSecret],
+    ['SCHEDULER_API_TOKEN', generateHexSecret],
+    ['AGNES_VAULT_KEY', generateFernetKey],
+  ]
+  for (const [key, generate] of secretGenerators) {
+    const value = env.get(key)
+    if (value === undefined || value === '') {
+      put('Secrets generated by agnes: never printed, keep them stable', key, generate())
+      generated.push(key)
+    }
+  }
+
+  if ((env.get('JWT_SECRET_KEY') ?? '').length < 32) warnings.push('JWT_SECRET_KEY in .env is shorter than 32 characters; the app refuses to start with it.')
+  if ((env.get('SCHEDULER_API_TOKEN') ?? '').length < 32) warnings.push('SCHEDULER_API_TOKEN in .env is shorter than 32 characters; the app ignores it.')
+  if (!isFernetKey(env.get('AGNES_VAULT_KEY') ?? '')) warnings.push('AGNES_VAULT_KEY in .env is not a valid Fernet key; vault writes will fail.')
+
+  const network = 'Network'
+  put(network, 'AGNES_HTTP_PORT', String(settings.httpPort))
+  // Behind Caddy the app port is published on loopback only: agnes still reaches it, the world does not.
+  put(network, 'AGNES_HTTP_BIND', settings.tls === 'none' ? '0.0.0.0' : '127.0.0.1')
+  if (settings.domain) {
+    put(network, 'DOMAIN', settings.domain)
+    put(network, 'SERVER_URL', settings.tls === 'none' ? `http://${settings.domain}:${settings.httpPort}` : `https://${settings.domain}`)
+  }
+
+  const tls = caddyTls(settings)
+  if (tls !== undefined) put(network, 'CADDY_TLS', tls)
+  else if (env.has('CADDY_TLS')) env.set('CADDY_TLS', '')
+  if (settings.tls === 'files' && settings.tlsCertDir) put(network, 'AGNES_TLS_CERT_DIR', settings.tlsCertDir)
+
+  const data = 'Data source'
+  put(data, 'DATA_SOURCE', settings.dataSource)
+  if (settings.dataSource === 'keboola') {
+    put(data, 'KEBOOLA_STACK_URL', settings.keboolaUrl)
+    put(data, 'KEBOOLA_STORAGE_TOKEN', secrets.keboolaToken)
+  }
+
+  if (settings.dataSource === 'bigquery') {
+    put(data, 'BIGQUERY_PROJECT', settings.bigqueryProject)
+    put(data, 'BIGQUERY_LOCATION', settings.bigqueryLocation)
+  }
+
+  const resources = 'Resources'
+  put(resources, 'AGNES_APP_MEM_LIMIT', settings.memory)
+  put(resources, 'AGNES_APP_CPUS', settings.cpus)
+  return env
+}
+
+async function planInstanceYaml(existingText: string | undefined, settings: InitSettings): Promise<string> {
+  const YAML = await import('yaml')
+  const doc = existingText === undefined
+    ? YAML.parseDocument(
+        '# Static Agnes configuration, mounted read-only into the app at /app/config.\n' +
+          '# agnes init manages config_version and data_source; the rest is yours and is kept.\n' +
+          'config_version: 1\n',
+      )
+    : YAML.parseDocument(existingText)
+  if (doc.errors.length > 0) {
+    throw new InvalidInputError(`config/instance.yaml is not valid YAML: ${doc.errors[0].message.split('\n')[0]}`, {hint: 'Fix the file by hand, then re-run.'})
+  }
+
+  doc.setIn(['config_version'], 1)
+  doc.setIn(['data_source', 'type'], settings.dataSource)
+  if (settings.dataSource === 'keboola' && settings.keboolaUrl) doc.setIn(['data_source', 'keboola', 'stack_url'], settings.keboolaUrl)
+  if (settings.dataSource === 'bigquery') {
+    doc.setIn(['data_source', 'bigquery', 'project'], settings.bigqueryProject)
+    doc.setIn(['data_source', 'bigquery', 'location'], settings.bigqueryLocation ?? 'us')
+  }
+
+  return doc.toString()
+}
+
+function maskSecrets(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => {
+      const match = /^(\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=)(.*)$/.exec(line)
+      if (match && SECRET_ENV_KEYS.includes(match[2]) && match[3] !== '') return `${match[1]}***`
+      return line
+    })
+    .join('\n')
+}
+
+async function unifiedDiff(name: string, before: string, after: string): Promise<string> {
+  const {createTwoFilesPatch} = await import('diff')
+  return createTwoFilesPatch(`a/${name}`, `b/${name}`, maskSecrets(before), maskSecrets(after), '', '', {context: 2})
+    .split('\n')
+    .slice(1)
+    .map((line) => line.replace(/\t$/, ''))
+    .join('\n')
+    .trimEnd()
+}
+
+async function planFile(paths: InstancePaths, file: string, content: string, mode: number, options: {managed: boolean; force: boolean; state?: InstanceState}): Promise<PlannedFile> {
+  const path = managedKey(paths, file)
+  const onDisk = await readTextIfExists(file)
+  if (onDisk === undefined) return {action: 'create', content, mode, path}
+  if (onDisk === content) return {action: 'unchanged', content, mode, path}
+  if (options.managed && !options.force && (await isHandEdited(paths, options.state, file))) {
+    throw new InvalidInputError(`${path} was edited by hand; init will not replace it without --force`, {
+      details: {file: path},
+      hint: 'Move your changes to docker-compose.override.yml (or keep a copy), then re-run with --force.',
+    })
+  }
+
+  return {action: 'update', content, diff: await unifiedDiff(path, onDisk, content), mode, path}
+}
+
+/** Works out every file init would write, without writing anything. */
+export async function planInit(existing: ExistingInstance, settings: InitSettings, secrets: InitSecrets, options: {force: boolean}): Promise<InitPlan> {
+  const {paths} = existing
+  const generated: string[] = []
+  const warnings: string[] = []
+  const now = new Date().toISOString()
+  const state: InstanceState = {
+    ...existing.state,
+    adminEmail: settings.adminEmail,
+    channel: settings.channel,
+    createdAt: existing.state?.createdAt ?? now,
+    knownGood: existing.state?.knownGood ?? [],
+    managedFiles: {...existing.state?.managedFiles},
+    pin: settings.pin,
+    project: existing.state?.project ?? projectNameFor(paths.dir),
+    rejected: existing.state?.rejected ?? [],
+    repository: settings.repository,
+    stateVersion: 1,
+    tls: settings.tls,
+  }
+  if (!settings.pin) delete state.pin
+
+  const files: PlannedFile[] = []
+  const managed = {force: options.force, managed: true, state: existing.state}
+  files.push(await planFile(paths, paths.compose, await renderCompose(imageForCompose(settings, existing.state)), 0o644, managed))
+
+  const overrideExists = (await readTextIfExists(paths.override)) !== undefined
+  files.push(
+    overrideExists
+      ? {action: 'keep', content: '', mode: 0o644, note: 'operator-owned, never touched', path: managedKey(paths, paths.override)}
+      : {action: 'create', content: await readTemplate('docker-compose.override.yml'), mode: 0o644, path: managedKey(paths, paths.override)},
+  )
+
+  const env = planEnv(existing.env, settings, secrets, generated, warnings)
+  files.push(await planFile(paths, paths.env, env.toString(), 0o600, {force: true, managed: false}))
+  files.push(await planFile(paths, paths.instanceYaml, await planInstanceYaml(existing.instanceYaml, settings), 0o644, {force: true, managed: false}))
+  if (settings.tls !== 'none') {
+    files.push(await planFile(paths, paths.caddyfile, await readTemplate('Caddyfile'), 0o644, managed))
+  }
+
+  if (secrets.adminPassword !== undefined) {
+    const secretsText = (await readTextIfExists(paths.secretsFile)) ?? '# Secrets given to agnes init for later commands (agnes configure). Mode 0600.\n'
+    const secretsEnv = parseEnv(secretsText, paths.secretsFile)
+    secretsEnv.set('AGNES_ADMIN_PASSWORD', secrets.adminPassword)
+    files.push(await planFile(paths, paths.secretsFile, secretsEnv.toString(), 0o600, {force: true, managed: false}))
+  }
+
+  return {dir: paths.dir, files, fresh: existing.state === undefined, generatedSecrets: generated, state, warnings}
+}
+
+/** Writes the plan: every file atomically, then the state that records the managed files' hashes. */
+export async function applyInit(plan: InitPlan): Promise<void> {
+  const paths = instancePaths(plan.dir)
+  await mkdir(paths.agnesDir, {mode: 0o700, recursive: true})
+  for (const file of plan.files) {
+    if (file.action === 'keep') continue
+    const target = join(paths.dir, file.path)
+    if (file.action === 'unchanged') await chmod(target, file.mode)
+    else await writeFileAtomic(target, file.content, file.mode)
+    if (file.path === managedKey(paths, paths.compose) || file.path === managedKey(paths, paths.caddyfile)) {
+      plan.state.managedFiles[file.path] = sha256(file.content)
+    }
+  }
+
+  await writeState(paths, plan.state)
+}
+
+/** Validates a repository for init (no tag, no digest). */
+export function validateRepository(value: string, flag: string): string {
+  try {
+    return parseRepository(value).name
+  } catch (error) {
+    if (error instanceof InvalidInputError) throw new InvalidInputError(`${flag}: ${error.message}`, {hint: error.hint ?? 'Use a repository such as ghcr.io/keboola/agnes-the-ai-analyst.'})
+    throw error
+  }
+}
