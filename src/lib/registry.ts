@@ -23,6 +23,7 @@ export const MANIFEST_MEDIA_TYPES = [
   'application/vnd.docker.distribution.manifest.list.v2+json',
   'application/vnd.docker.distribution.manifest.v2+json',
 ] as const
+const MANIFEST_ACCEPT = MANIFEST_MEDIA_TYPES.join(', ')
 
 export interface RegistryClientOptions {
   /** Deadline for one HTTP request, from connect to the last body byte (default 30 000 ms). */
@@ -86,7 +87,7 @@ interface HttpResponse {
   body: Buffer
 }
 
-interface Challenge {
+export interface AuthChallenge {
   scheme: 'bearer' | 'basic'
   params: Record<string, string>
 }
@@ -144,13 +145,13 @@ function retryAfterMs(response: HttpResponse): number | undefined {
 }
 
 /** Parses `Bearer realm="…",service="…",scope="…"`; picks Bearer over Basic when several are offered. */
-export function parseAuthenticateHeader(value: string | undefined): Challenge | undefined {
+export function parseAuthenticateHeader(value: string | undefined): AuthChallenge | undefined {
   if (!value) return undefined
-  const challenges: Challenge[] = []
+  const challenges: AuthChallenge[] = []
   const pattern = /(?:^|,)\s*(Bearer|Basic)\b|([A-Za-z][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))/gi
   for (const match of value.matchAll(pattern)) {
     if (match[1]) {
-      challenges.push({scheme: match[1].toLowerCase() as Challenge['scheme'], params: {}})
+      challenges.push({scheme: match[1].toLowerCase() as AuthChallenge['scheme'], params: {}})
     } else if (challenges.length > 0) {
       challenges.at(-1)!.params[match[2]!.toLowerCase()] = (match[3] ?? match[4] ?? '').replace(/\\(.)/g, '$1')
     }
@@ -177,16 +178,20 @@ function nextPagePath(response: HttpResponse, registry: string): string | undefi
   return url.pathname + url.search
 }
 
-/** The first `errors[]` entry of a registry error body, as `CODE: message`. */
-function registryErrorText(response: HttpResponse): string | undefined {
+function firstRegistryError(response: HttpResponse): {code?: string; message?: string} | undefined {
   try {
     const parsed = JSON.parse(response.body.toString('utf8')) as {errors?: Array<{code?: string; message?: string}>}
-    const first = parsed.errors?.[0]
-    if (first) return [first.code, first.message].filter(Boolean).join(': ')
+    return parsed?.errors?.[0]
   } catch {
     // Not a JSON error body: the status code says enough.
+    return undefined
   }
-  return undefined
+}
+
+/** The first `errors[]` entry of a registry error body, as `CODE: message`. */
+function registryErrorText(response: HttpResponse): string | undefined {
+  const first = firstRegistryError(response)
+  return first ? [first.code, first.message].filter(Boolean).join(': ') || undefined : undefined
 }
 
 function reachHint(registry: string): string {
@@ -245,23 +250,24 @@ async function loadDockerConfig(path: string): Promise<DockerConfig> {
     return code === 'ENOENT' ? {path, auths} : {path, auths, problem: `${path} could not be read (${code ?? String(error)})`}
   }
 
-  let parsed: {auths?: Record<string, {auth?: string; username?: string; password?: string}>; credsStore?: string; credHelpers?: object}
+  let parsed: {auths?: Record<string, {auth?: unknown; username?: unknown; password?: unknown} | null>; credsStore?: unknown; credHelpers?: unknown}
   try {
     parsed = JSON.parse(text) as typeof parsed
   } catch {
     return {path, auths, problem: `${path} is not valid JSON`}
   }
+  if (typeof parsed !== 'object' || parsed === null) return {path, auths, problem: `${path} does not hold a JSON object`}
 
   for (const [key, entry] of Object.entries(parsed.auths ?? {})) {
     let basic: string | undefined
-    if (entry.auth) {
+    if (typeof entry?.auth === 'string' && entry.auth) {
       const decoded = Buffer.from(entry.auth, 'base64').toString('utf8')
       if (decoded.includes(':')) {
         basic = entry.auth
         registerSecret(decoded)
         registerSecret(decoded.slice(decoded.indexOf(':') + 1))
       }
-    } else if (entry.username && entry.password) {
+    } else if (typeof entry?.username === 'string' && typeof entry.password === 'string' && entry.username && entry.password) {
       basic = Buffer.from(`${entry.username}:${entry.password}`).toString('base64')
       registerSecret(entry.password)
     }
@@ -309,16 +315,14 @@ class HttpRegistryClient implements RegistryClient {
     const repo = toRepository(repository)
     validateReference(reference)
     const signal = this.#callSignal(options)
-    const accept = MANIFEST_MEDIA_TYPES.join(', ')
-
-    const head = await this.#registryRequest(repo, 'HEAD', manifestPath(repo, reference), accept, signal)
+    const head = await this.#registryRequest(repo, 'HEAD', manifestPath(repo, reference), MANIFEST_ACCEPT, signal)
     if (head.status === 404) throw await this.#notFound(repo, reference, signal)
     if (head.status !== 200) throw unexpectedStatus(repo.registry, head, `the manifest of ${repo.name}:${reference}`)
     const digest = header(head, 'docker-content-digest')?.trim()
     if (digest && isDigest(digest)) return {digest, mediaType: mediaTypeOf(head)}
 
     // Without Docker-Content-Digest the digest is, by definition, the sha256 of the manifest bytes.
-    const get = await this.#registryRequest(repo, 'GET', manifestPath(repo, reference), accept, signal)
+    const get = await this.#registryRequest(repo, 'GET', manifestPath(repo, reference), MANIFEST_ACCEPT, signal)
     if (get.status === 404) throw await this.#notFound(repo, reference, signal)
     if (get.status !== 200) throw unexpectedStatus(repo.registry, get, `the manifest of ${repo.name}:${reference}`)
     const manifest = parseJson(repo.registry, get, 'a manifest') as {mediaType?: unknown}
@@ -331,8 +335,7 @@ class HttpRegistryClient implements RegistryClient {
   async tagExists(repository: string | ImageRepository, reference: string, options: CallOptions = {}): Promise<boolean> {
     const repo = toRepository(repository)
     validateReference(reference)
-    const accept = MANIFEST_MEDIA_TYPES.join(', ')
-    const head = await this.#registryRequest(repo, 'HEAD', manifestPath(repo, reference), accept, this.#callSignal(options))
+    const head = await this.#registryRequest(repo, 'HEAD', manifestPath(repo, reference), MANIFEST_ACCEPT, this.#callSignal(options))
     if (head.status === 404) return false
     if (head.status !== 200) throw unexpectedStatus(repo.registry, head, `the manifest of ${repo.name}:${reference}`)
     return true
@@ -342,7 +345,8 @@ class HttpRegistryClient implements RegistryClient {
     const repo = toRepository(repository)
     const signal = this.#callSignal(options)
     const tags: string[] = []
-    let next: string | undefined = `/v2/${repo.path}/tags/list?n=${TAGS_PAGE_SIZE}`
+    const firstPage = `/v2/${repo.path}/tags/list`
+    let next: string | undefined = `${firstPage}?n=${TAGS_PAGE_SIZE}`
     for (let page = 0; next !== undefined; page++) {
       if (page === MAX_TAG_PAGES) {
         throw new UnreachableError(`Registry ${repo.registry} keeps paginating the tags of ${repo.name} past ${MAX_TAG_PAGES} pages`, {
@@ -355,6 +359,11 @@ class HttpRegistryClient implements RegistryClient {
           hint: 'Check the image repository name (e.g. ghcr.io/keboola/agnes-the-ai-analyst).',
           details: {repository: repo.name},
         })
+      }
+      if (response.status === 400 && page === 0 && firstRegistryError(response)?.code === 'PAGINATION_NUMBER_INVALID') {
+        // This registry caps the page size lower: let it use its own default and follow its links.
+        next = firstPage
+        continue
       }
       if (response.status !== 200) throw unexpectedStatus(repo.registry, response, `the tag list of ${repo.name}`)
       const body = parseJson(repo.registry, response, 'a tag list') as {tags?: unknown}
@@ -391,7 +400,13 @@ class HttpRegistryClient implements RegistryClient {
   }
 
   /** A request to the registry API with authorization: a cached token, or the challenge flow after a 401. */
-  async #registryRequest(repo: ImageRepository, method: 'GET' | 'HEAD', pathAndQuery: string, accept: string, signal: AbortSignal | undefined): Promise<HttpResponse> {
+  async #registryRequest(
+    repo: ImageRepository,
+    method: 'GET' | 'HEAD',
+    pathAndQuery: string,
+    accept: string,
+    signal: AbortSignal | undefined,
+  ): Promise<HttpResponse> {
     const url = new URL(pathAndQuery, registryBaseUrl(repo.registry))
     const scope = `repository:${repo.path}:pull`
     const headers = (authorization: string | undefined): Headers => ({accept, ...(authorization ? {authorization} : {})})

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a Debian 12 machine (run as root): a Docker engine, Docker Compose v1
+# and a registry, then starts the engine and a local registry on 127.0.0.1:5000. Safe to run again.
+set -euo pipefail
+
+missing=()
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "Installing ${missing[*]}…" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+bash "$(dirname "$0")/../test/infra/start-docker.sh"

@@ -1,0 +1,184 @@
+import {statfs} from 'node:fs/promises'
+import {createServer} from 'node:net'
+
+import {Compose, CommandRunner, detectCompose, execaRunner} from './docker/compose.js'
+import {DockerEngine} from './docker/engine.js'
+import {AgnesError, ExitCode, InvalidInputError} from './errors.js'
+import {ContainerVerdict, HealthGateResult, fetchVersion, waitForHealthy} from './health.js'
+import {digestReference} from './image-ref.js'
+import {renderCompose, writeManagedFile} from './instance/managed-files.js'
+import {Deployment, Instance, InstanceState, loadInstance, localBaseUrl, writeState} from './instance/state.js'
+import {createRegistryClient, RegistryClient} from './registry.js'
+import {Reporter} from './reporter.js'
+
+export const APP_SERVICE = 'app'
+/** How many good deployments are remembered (rollback targets whose images stay on disk). */
+export const KNOWN_GOOD_KEPT = 5
+
+export interface DeployContext {
+  instance: Instance
+  engine: DockerEngine
+  compose: Compose
+  reporter: Reporter
+  signal?: AbortSignal
+  baseUrl: string
+}
+
+export async function openDeployContext(dir: string, reporter: Reporter, signal?: AbortSignal, run: CommandRunner = execaRunner): Promise<DeployContext> {
+  const instance = await loadInstance(dir)
+  const engine = await DockerEngine.connect()
+  const command = await detectCompose(run)
+  const compose = new Compose(command, {paths: instance.paths, profiles: composeProfiles(instance.state), project: instance.state.project}, run)
+  return {baseUrl: localBaseUrl(instance.env), compose, engine, instance, reporter, signal}
+}
+
+export function composeProfiles(state: InstanceState): string[] {
+  return state.tls === 'none' ? [] : ['tls']
+}
+
+/** The tag the instance should run: its pin, or its channel. */
+export function desiredTag(state: InstanceState): string {
+  return state.pin ?? state.channel
+}
+
+/** Resolves a tag to a digest once, through the registry API; everything after runs exactly that digest. */
+export async function resolveTag(registry: RegistryClient, repository: string, tag: string, signal?: AbortSignal): Promise<string> {
+  return (await registry.resolveDigest(repository, tag, {signal})).digest
+}
+
+export function newRegistryClient(signal?: AbortSignal): RegistryClient {
+  return createRegistryClient({signal})
+}
+
+/** Bytes of a Docker memory size such as 4g or 512m. */
+function memoryBytes(value: string | undefined): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)([kmg])b?$/i.exec(value ?? '')
+  if (!match) return undefined
+  return Number(match[1]) * {g: 1024 ** 3, k: 1024, m: 1024 ** 2}[match[2].toLowerCase() as 'g' | 'k' | 'm']
+}
+
+async function portIsFree(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen(port, host, () => server.close(() => resolve(true)))
+  })
+}
+
+const MIN_FREE_DISK = 2 * 1024 ** 3
+
+/** Checks that the instance can run here; returns warnings, throws what would make `up` fail anyway. */
+export async function preflight(ctx: DeployContext): Promise<string[]> {
+  const warnings: string[] = []
+  const {env, state} = ctx.instance
+  const info = await ctx.engine.info()
+  const appLimit = memoryBytes(env.get('AGNES_APP_MEM_LIMIT'))
+  if (appLimit && info.memTotal && appLimit > info.memTotal) {
+    warnings.push(`AGNES_APP_MEM_LIMIT (${env.get('AGNES_APP_MEM_LIMIT')}) is more than the engine's memory (${(info.memTotal / 1024 ** 3).toFixed(1)} GiB).`)
+  }
+
+  try {
+    const disk = await statfs(info.dockerRootDir)
+    const free = disk.bavail * disk.bsize
+    if (free < MIN_FREE_DISK) {
+      throw new AgnesError('E_DISK_FULL', ExitCode.DOCKER, `only ${(free / 1024 ** 3).toFixed(1)} GiB free under ${info.dockerRootDir}; an image pull needs at least 2 GiB`, {
+        hint: 'Free space (`docker image prune`, old logs) and re-run.',
+      })
+    }
+  } catch (error) {
+    if (error instanceof AgnesError) throw error
+    // The engine's root directory is not visible from here (a remote engine): nothing to check.
+  }
+
+  const running = await ctx.engine.projectContainers(state.project, APP_SERVICE)
+  const ours = running.some((container) => container.state === 'running')
+  const port = Number(env.get('AGNES_HTTP_PORT') ?? '8000')
+  if (!ours && !(await portIsFree(port, env.get('AGNES_HTTP_BIND') ?? '0.0.0.0'))) {
+    throw new InvalidInputError(`port ${port} is already in use on this host`, {hint: 'Stop what uses it, or choose another port with `agnes init --http-port <port>`.'})
+  }
+
+  try {
+    await ctx.compose.exec(['config', '-q'], {signal: ctx.signal})
+  } catch (error) {
+    throw new InvalidInputError(`the compose files are invalid: ${(error as Error).message.replace(/^`[^`]*` failed \(exit \d+\): /, '')}`, {
+      hint: 'Fix docker-compose.override.yml or .env by hand, or run `agnes init --force` to restore docker-compose.yml.',
+    })
+  }
+
+  return warnings
+}
+
+/** Makes sure the image is on this host; pulls it by digest when it is not. */
+export async function ensureImage(ctx: DeployContext, reference: string): Promise<boolean> {
+  if (await ctx.engine.imageId(reference)) return false
+  await ctx.engine.pull(reference, ctx.reporter, ctx.signal)
+  return true
+}
+
+/** Watches the app container during a health gate: an exit or a restart fails the gate at once. */
+export function appContainerWatcher(ctx: DeployContext): () => Promise<ContainerVerdict> {
+  return async () => {
+    const containers = await ctx.engine.projectContainers(ctx.instance.state.project, APP_SERVICE)
+    if (containers.length === 0) return {description: 'does not exist', fatal: true}
+    const state = await ctx.engine.containerState(containers[0].id)
+    if (!state) return {description: 'disappeared', fatal: true}
+    if (state.status === 'exited' || state.status === 'dead') {
+      return {description: `exited with code ${state.exitCode}`, fatal: true, logTail: await ctx.engine.logTail(containers[0].id)}
+    }
+
+    if (state.restarting || state.restartCount > 0) {
+      return {description: `is restarting (crashed ${state.restartCount + (state.restarting ? 1 : 0)} time(s))`, fatal: true, logTail: await ctx.engine.logTail(containers[0].id)}
+    }
+
+    return {description: state.status, fatal: false}
+  }
+}
+
+export interface SwitchResult {
+  gate: HealthGateResult
+  composeChanged: boolean
+  appRecreated: boolean
+}
+
+/**
+ * Points the managed compose file at a digest and starts it: the app first, gated on its own health,
+ * then the other services (scheduler, caddy, the operator's own) without waiting on compose's
+ * dependency conditions again.
+ */
+export async function startDigest(ctx: DeployContext, repository: string, digest: string, options: {healthTimeoutMs: number}): Promise<SwitchResult> {
+  const {instance} = ctx
+  const before = (await ctx.engine.projectContainers(instance.state.project, APP_SERVICE))[0]?.id
+  const composeChanged = await writeManagedFile(instance.paths, instance.state, instance.paths.compose, await renderCompose(digestReference(repository, digest)))
+  if (composeChanged) await writeState(instance.paths, instance.state)
+  await ctx.compose.up([APP_SERVICE], {noDeps: true, signal: ctx.signal})
+  const gate = await waitForHealthy({
+    baseUrl: ctx.baseUrl,
+    checkContainer: appContainerWatcher(ctx),
+    reporter: ctx.reporter,
+    signal: ctx.signal,
+    timeoutMs: options.healthTimeoutMs,
+  })
+  const others = (await ctx.compose.exec(['config', '--services'], {signal: ctx.signal})).stdout
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((service) => service !== '' && service !== APP_SERVICE)
+  if (others.length > 0) await ctx.compose.up(others, {noDeps: true, signal: ctx.signal})
+  const after = (await ctx.engine.projectContainers(instance.state.project, APP_SERVICE))[0]?.id
+  return {appRecreated: before !== after, composeChanged, gate}
+}
+
+/** Records a healthy deployment as current and as a known-good rollback target. */
+export async function recordDeployment(ctx: DeployContext, deployment: Omit<Deployment, 'version' | 'deployedAt'>): Promise<Deployment> {
+  const version = await fetchVersion(ctx.baseUrl, ctx.signal)
+  const {state} = ctx.instance
+  const sameAsCurrent = state.current?.digest === deployment.digest
+  const record: Deployment = {
+    ...deployment,
+    deployedAt: sameAsCurrent && state.current ? state.current.deployedAt : new Date().toISOString(),
+    version: version?.version ?? state.current?.version,
+  }
+  state.current = record
+  state.knownGood = [record, ...state.knownGood.filter((known) => known.digest !== record.digest)].slice(0, KNOWN_GOOD_KEPT)
+  await writeState(ctx.instance.paths, state)
+  return record
+}

@@ -1,0 +1,113 @@
+import {existsSync} from 'node:fs'
+
+import {DockerError, InterruptedError} from '../errors.js'
+import {InstancePaths} from '../instance/paths.js'
+import {redact} from '../redact.js'
+
+export type ComposeFlavour = 'v2' | 'v1'
+
+export interface ComposeCommand {
+  flavour: ComposeFlavour
+  /** argv prefix: ['docker', 'compose'] or ['docker-compose']. */
+  argv: string[]
+  version: string
+}
+
+export interface CommandResult {
+  exitCode: number
+  stdout: string
+  stderr: string
+}
+
+/** Runs a program with an argument array (never a shell string); injectable for tests. */
+export type CommandRunner = (file: string, args: string[], options: {cwd?: string; signal?: AbortSignal; timeoutMs?: number}) => Promise<CommandResult>
+
+export const execaRunner: CommandRunner = async (file, args, options) => {
+  const {execa} = await import('execa')
+  const result = await execa(file, args, {
+    cancelSignal: options.signal,
+    cwd: options.cwd,
+    encoding: 'utf8',
+    reject: false,
+    stdin: 'ignore',
+    timeout: options.timeoutMs,
+  })
+  if (result.isCanceled) throw new InterruptedError()
+  if (result.failed && result.exitCode === undefined) {
+    return {exitCode: 127, stderr: String(result.originalMessage ?? result.message ?? ''), stdout: ''}
+  }
+
+  return {exitCode: result.exitCode ?? 1, stderr: String(result.stderr ?? ''), stdout: String(result.stdout ?? '')}
+}
+
+/** Finds Docker Compose: the v2 plugin (`docker compose`) first, then the v1 binary (`docker-compose`). */
+export async function detectCompose(run: CommandRunner = execaRunner): Promise<ComposeCommand> {
+  const v2 = await run('docker', ['compose', 'version', '--short'], {timeoutMs: 15_000})
+  if (v2.exitCode === 0 && /^v?2\./.test(v2.stdout.trim())) return {argv: ['docker', 'compose'], flavour: 'v2', version: v2.stdout.trim()}
+  const v1 = await run('docker-compose', ['version', '--short'], {timeoutMs: 15_000})
+  if (v1.exitCode === 0 && v1.stdout.trim() !== '') {
+    const version = v1.stdout.trim()
+    return {argv: ['docker-compose'], flavour: /^v?2\./.test(version) ? 'v2' : 'v1', version}
+  }
+
+  throw new DockerError('Docker Compose was not found (neither `docker compose` nor `docker-compose`)', {
+    hint: 'Install the Compose plugin (docker-compose-plugin) or the docker-compose package.',
+  })
+}
+
+export interface ComposeProject {
+  paths: InstancePaths
+  project: string
+  profiles: string[]
+}
+
+/**
+ * Builds the arguments every compose call starts with. The project name is passed with -p (v1 rejects the
+ * top-level `name:` key) and was sanitised so it can never be read as a flag.
+ */
+export function projectArgs(target: ComposeProject): string[] {
+  if (!/^[a-z0-9][a-z0-9_-]*$/.test(target.project)) throw new Error(`unsafe compose project name: ${target.project}`)
+  const args = ['-p', target.project, '-f', target.paths.compose]
+  if (existsSync(target.paths.override)) args.push('-f', target.paths.override)
+  for (const profile of target.profiles) args.push('--profile', profile)
+  return args
+}
+
+export class Compose {
+  constructor(
+    readonly command: ComposeCommand,
+    readonly target: ComposeProject,
+    private readonly run: CommandRunner = execaRunner,
+  ) {}
+
+  /** Runs one compose subcommand; a failure is a DockerError quoting the tail of compose's output. */
+  async exec(args: string[], options: {signal?: AbortSignal; timeoutMs?: number} = {}): Promise<CommandResult> {
+    const [file, ...prefix] = this.command.argv
+    const fullArgs = [...prefix, ...projectArgs(this.target), ...args]
+    const result = await this.run(file, fullArgs, {cwd: this.target.paths.dir, signal: options.signal, timeoutMs: options.timeoutMs ?? 15 * 60_000})
+    if (result.exitCode !== 0) {
+      const tail = (result.stderr || result.stdout).trim().split('\n').slice(-6).join('\n')
+      throw new DockerError(`\`${this.command.argv.join(' ')} ${args.join(' ')}\` failed (exit ${result.exitCode}): ${redact(tail)}`, {
+        hint: 'Check the compose files with `docker compose config`, and the engine with `docker info`.',
+      })
+    }
+
+    return result
+  }
+
+  /** Starts or updates services in the background; with noDeps only the named services are touched. */
+  async up(services: string[], options: {noDeps?: boolean; signal?: AbortSignal} = {}): Promise<void> {
+    const args = ['up', '-d', '--remove-orphans']
+    if (options.noDeps) args.push('--no-deps')
+    await this.exec([...args, ...services], {signal: options.signal})
+  }
+
+  /** Stops services with the compose stop_grace_period (60 s) so the app can drain its writes. */
+  async stop(services: string[], options: {signal?: AbortSignal} = {}): Promise<void> {
+    await this.exec(['stop', ...services], {signal: options.signal})
+  }
+
+  async config(options: {signal?: AbortSignal} = {}): Promise<string> {
+    return (await this.exec(['config'], {signal: options.signal})).stdout
+  }
+}

@@ -1,0 +1,177 @@
+import type Dockerode from 'dockerode'
+
+import {AgnesError, DockerError, ExitCode, NotFoundError, UnreachableError} from '../errors.js'
+import {Reporter} from '../reporter.js'
+
+export interface ProjectContainer {
+  id: string
+  name: string
+  service: string
+  state: string
+  status: string
+  imageId: string
+  image: string
+}
+
+export interface ContainerState {
+  status: string
+  running: boolean
+  restarting: boolean
+  exitCode: number
+  restartCount: number
+  health?: string
+  imageId: string
+  startedAt: string
+}
+
+/** A thin, lazily loaded wrapper around the Docker engine API; every failure becomes a typed error. */
+export class DockerEngine {
+  private constructor(readonly api: Dockerode) {}
+
+  static async connect(): Promise<DockerEngine> {
+    const {default: Docker} = await import('dockerode')
+    const engine = new DockerEngine(new Docker())
+    try {
+      await engine.api.ping()
+    } catch (error) {
+      const where = process.env.DOCKER_HOST ?? '/var/run/docker.sock'
+      throw new DockerError(`the Docker engine is not reachable at ${where} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, {
+        hint: 'Start it (`systemctl start docker`), check DOCKER_HOST, and that this user may use the Docker socket.',
+      })
+    }
+
+    return engine
+  }
+
+  async info(): Promise<{memTotal: number; dockerRootDir: string; serverVersion: string}> {
+    const info = await this.api.info()
+    return {dockerRootDir: info.DockerRootDir, memTotal: info.MemTotal, serverVersion: info.ServerVersion}
+  }
+
+  /** The id of a local image, or undefined when it is not present. */
+  async imageId(reference: string): Promise<string | undefined> {
+    try {
+      const image = await this.api.getImage(reference).inspect()
+      return image.Id
+    } catch (error) {
+      if ((error as {statusCode?: number}).statusCode === 404) return undefined
+      throw new DockerError(`cannot inspect image ${reference}: ${(error as Error).message}`)
+    }
+  }
+
+  /** Pulls an image, reporting layer progress; registry problems are exit 8 or 6, the rest exit 9. */
+  async pull(reference: string, reporter: Reporter, signal?: AbortSignal): Promise<void> {
+    reporter.progress(`Pulling ${reference}…`)
+    const started = Date.now()
+    let stream: NodeJS.ReadableStream
+    try {
+      stream = (await this.api.pull(reference, {abortSignal: signal})) as NodeJS.ReadableStream
+    } catch (error) {
+      throw pullError(reference, error)
+    }
+
+    await new Promise<void>((resolve, reject) => {
+      const layers = new Map<string, string>()
+      let lastReport = 0
+      this.api.modem.followProgress(
+        stream,
+        (error: Error | null) => (error ? reject(pullError(reference, error)) : resolve()),
+        (event: {id?: string; status?: string; error?: string}) => {
+          if (event.error) return
+          if (event.id && event.status) layers.set(event.id, event.status)
+          const now = Date.now()
+          if (now - lastReport > 2000 && layers.size > 0) {
+            lastReport = now
+            const done = [...layers.values()].filter((status) => /complete|exists/i.test(status)).length
+            reporter.progress(`  ${done}/${layers.size} layers ready`)
+          }
+        },
+      )
+    })
+    reporter.progress(`Pulled ${reference} in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+  }
+
+  async projectContainers(project: string, service?: string): Promise<ProjectContainer[]> {
+    const labels = [`com.docker.compose.project=${project}`]
+    if (service) labels.push(`com.docker.compose.service=${service}`)
+    const containers = await this.api.listContainers({all: true, filters: {label: labels}})
+    return containers.map((container) => ({
+      id: container.Id,
+      image: container.Image,
+      imageId: container.ImageID,
+      name: (container.Names[0] ?? '').replace(/^\//, ''),
+      service: container.Labels['com.docker.compose.service'] ?? '',
+      state: container.State,
+      status: container.Status,
+    }))
+  }
+
+  async containerState(id: string): Promise<ContainerState | undefined> {
+    try {
+      const info = await this.api.getContainer(id).inspect()
+      return {
+        exitCode: info.State.ExitCode,
+        health: info.State.Health?.Status,
+        imageId: info.Image,
+        restartCount: info.RestartCount,
+        restarting: info.State.Restarting,
+        running: info.State.Running,
+        startedAt: info.State.StartedAt,
+        status: info.State.Status,
+      }
+    } catch (error) {
+      if ((error as {statusCode?: number}).statusCode === 404) return undefined
+      throw error
+    }
+  }
+
+  /** The last lines a container logged, for error messages (the caller redacts). */
+  async logTail(id: string, lines = 15): Promise<string> {
+    try {
+      const buffer = (await this.api.getContainer(id).logs({stderr: true, stdout: true, tail: lines})) as unknown as Buffer
+      return demultiplex(buffer).toString('utf8').trimEnd()
+    } catch {
+      return ''
+    }
+  }
+
+  async removeImage(reference: string): Promise<boolean> {
+    try {
+      await this.api.getImage(reference).remove()
+      return true
+    } catch {
+      return false
+    }
+  }
+}
+
+/** Docker multiplexes stdout/stderr in 8-byte-framed chunks when the container has no TTY. */
+function demultiplex(buffer: Buffer): Buffer {
+  if (buffer.length < 8 || buffer[1] !== 0 || buffer[2] !== 0 || buffer[3] !== 0 || buffer[0] > 2) return buffer
+  const parts: Buffer[] = []
+  let offset = 0
+  while (offset + 8 <= buffer.length) {
+    const size = buffer.readUInt32BE(offset + 4)
+    parts.push(buffer.subarray(offset + 8, offset + 8 + size))
+    offset += 8 + size
+  }
+
+  return Buffer.concat(parts)
+}
+
+function pullError(reference: string, error: unknown): AgnesError {
+  const message = (error as Error).message ?? String(error)
+  if (/manifest unknown|not found|no such manifest/i.test(message)) {
+    return new NotFoundError(`image ${reference} was not found in its registry`, {hint: 'Check the image repository and version; `agnes status` shows what is configured.'})
+  }
+
+  if (/connection refused|timeout|no such host|i\/o timeout|TLS handshake|EOF/i.test(message)) {
+    return new UnreachableError(`the registry for ${reference} is unreachable: ${message.split('\n')[0]}`, {hint: 'Try again later; nothing was changed.'})
+  }
+
+  if (/unauthorized|denied/i.test(message)) {
+    return new AgnesError('E_AUTH', ExitCode.AUTH, `the registry refused to serve ${reference}: ${message.split('\n')[0]}`, {hint: 'Log in with `docker login <registry>` if the repository is private.'})
+  }
+
+  return new DockerError(`pulling ${reference} failed: ${message.split('\n')[0]}`)
+}

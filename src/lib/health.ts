@@ -1,0 +1,126 @@
+import {AgnesError, ExitCode, InterruptedError} from './errors.js'
+import {redact} from './redact.js'
+import {Reporter} from './reporter.js'
+
+/** The body of GET /api/health (CONTRACT §1.1). HTTP 200 alone proves nothing: read status and db_schema. */
+export interface HealthBody {
+  status?: string
+  db_schema?: string
+  vault_key_configured?: boolean
+  current?: number | string
+  expected?: number | string
+  detail?: string
+}
+
+export interface VersionBody {
+  version?: string
+  channel?: string
+  image_tag?: string
+  deployed_at?: string
+}
+
+export function isHealthy(body: HealthBody | undefined): boolean {
+  return body?.status === 'ok' && body.db_schema === 'ok'
+}
+
+export class UnhealthyError extends AgnesError {
+  constructor(message: string, options: {hint?: string; details?: Record<string, unknown>} = {}) {
+    super('E_UNHEALTHY', ExitCode.DOCKER, message, options)
+  }
+}
+
+async function getJson<T>(url: string, timeoutMs: number, signal?: AbortSignal): Promise<{status: number; body: T} | undefined> {
+  const timeout = AbortSignal.timeout(timeoutMs)
+  try {
+    const response = await fetch(url, {signal: signal ? AbortSignal.any([signal, timeout]) : timeout})
+    const text = await response.text()
+    return {body: JSON.parse(text) as T, status: response.status}
+  } catch (error) {
+    if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new InterruptedError()
+    return undefined
+  }
+}
+
+export async function fetchHealth(baseUrl: string, signal?: AbortSignal): Promise<HealthBody | undefined> {
+  return (await getJson<HealthBody>(`${baseUrl}/api/health`, 3000, signal))?.body
+}
+
+export async function fetchVersion(baseUrl: string, signal?: AbortSignal): Promise<VersionBody | undefined> {
+  const result = await getJson<VersionBody>(`${baseUrl}/api/version`, 3000, signal)
+  return result?.status === 200 ? result.body : undefined
+}
+
+/** What the gate learns about the app container on each poll; a fatal one ends the wait at once. */
+export interface ContainerVerdict {
+  fatal: boolean
+  description: string
+  logTail?: string
+}
+
+export interface HealthGateOptions {
+  baseUrl: string
+  timeoutMs: number
+  intervalMs?: number
+  signal?: AbortSignal
+  reporter: Reporter
+  /** Checks the container: exited, restarting or restarted is fatal (no point waiting out the timeout). */
+  checkContainer: () => Promise<ContainerVerdict>
+}
+
+export interface HealthGateResult {
+  elapsedMs: number
+  health: HealthBody
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms)
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer)
+        reject(signal.reason instanceof Error ? signal.reason : new InterruptedError())
+      },
+      {once: true},
+    )
+  })
+}
+
+/**
+ * Waits until the app says it is healthy (`status: ok` and `db_schema: ok`), failing at once when the
+ * container exits or restarts, and after the timeout otherwise.
+ */
+export async function waitForHealthy(options: HealthGateOptions): Promise<HealthGateResult> {
+  const started = Date.now()
+  const interval = options.intervalMs ?? 500
+  let lastBody: HealthBody | undefined
+  let lastReport = 0
+  for (;;) {
+    const verdict = await options.checkContainer()
+    if (verdict.fatal) {
+      throw new UnhealthyError(`the app container ${verdict.description}${verdict.logTail ? `; its last log lines:\n${redact(verdict.logTail)}` : ''}`, {
+        details: {container: verdict.description},
+        hint: 'The release cannot start with this configuration; see the log lines above and `docker compose logs app`.',
+      })
+    }
+
+    const body = await fetchHealth(options.baseUrl, options.signal)
+    if (isHealthy(body)) return {elapsedMs: Date.now() - started, health: body as HealthBody}
+    lastBody = body ?? lastBody
+    const elapsed = Date.now() - started
+    if (elapsed >= options.timeoutMs) {
+      const seen = lastBody ? `status ${lastBody.status}, db_schema ${lastBody.db_schema}${lastBody.detail ? ` (${lastBody.detail})` : ''}` : 'no answer from /api/health'
+      throw new UnhealthyError(`the app did not become healthy within ${Math.round(options.timeoutMs / 1000)} s (last seen: ${seen})`, {
+        details: {lastHealth: lastBody},
+        hint: 'Check `docker compose logs app`; a first boot can be slow, so a longer --health-timeout may help.',
+      })
+    }
+
+    if (elapsed - lastReport >= 10_000) {
+      lastReport = elapsed
+      options.reporter.progress(`  waiting for health (${Math.round(elapsed / 1000)} s${body ? `, status ${body.status}, db_schema ${body.db_schema}` : ''})`)
+    }
+
+    await sleep(interval, options.signal)
+  }
+}

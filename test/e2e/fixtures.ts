@@ -1,0 +1,111 @@
+import {spawnSync} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
+import {mkdirSync, readFileSync, rmSync} from 'node:fs'
+import {createServer} from 'node:net'
+import {join} from 'node:path'
+
+import {CliResult, repoRoot, runAgnes} from '../helpers/run-cli.js'
+
+export const REGISTRY = '127.0.0.1:5000'
+export const instancesRoot = join(repoRoot, '.e2e-tmp', 'instances')
+
+export interface Published {
+  repository: string
+  digests: Record<string, string>
+}
+
+/** Publishes the standard tag set of the stand-in into a repository of its own, so tests never share tags. */
+export async function publishStandard(name: string): Promise<Published> {
+  const images = await import('../standin/images.mjs')
+  const repository = `${REGISTRY}/e2e-${name}-${randomBytes(3).toString('hex')}/agnes`
+  const digests = (await images.standardSet(repository)) as Record<string, string>
+  return {digests, repository}
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      const port = typeof address === 'object' && address ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+export interface TestInstance {
+  name: string
+  dir: string
+  port: number
+  url: string
+  repository: string
+  project: string
+}
+
+/** Parses a .env file line by line (the tests' own reader, independent of the CLI's). */
+export function readEnvFile(path: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line)
+    if (!match || match[1] in out) continue
+    out[match[1]] = match[2].replace(/^'(.*)'$/, '$1').replace(/^"(.*)"$/, '$1')
+  }
+
+  return out
+}
+
+/** Runs `agnes init --non-interactive` for a fresh instance directory and returns where it is. */
+export async function newInstance(name: string, options: {repository: string; channel?: string; pin?: string; extraArgs?: string[]; env?: Record<string, string>}): Promise<TestInstance & {init: CliResult}> {
+  const dir = join(instancesRoot, `${name}-${randomBytes(3).toString('hex')}`)
+  mkdirSync(instancesRoot, {recursive: true})
+  const port = await freePort()
+  const args = ['init', '--non-interactive', '--json', '--dir', dir, '--image', options.repository, '--admin-email', 'admin@example.com', '--http-port', String(port), '--memory', '512m', '--cpus', '1']
+  if (options.pin) args.push('--pin', options.pin)
+  else args.push('--channel', options.channel ?? 'stable')
+  const init = await runAgnes([...args, ...(options.extraArgs ?? [])], {env: options.env})
+  if (init.exitCode !== 0) throw new Error(`init failed: ${init.stdout}\n${init.stderr}`)
+  // An operator key: Docker's own health probe every 2 s keeps the tests fast (the default is 30 s).
+  spawnSync('sh', ['-c', 'printf "\\n# test speed-up\\nAGNES_HEALTHCHECK_INTERVAL=2s\\n" >> "$1"', 'sh', join(dir, '.env')])
+  const state = JSON.parse(readFileSync(join(dir, '.agnes', 'state.json'), 'utf8')) as {project: string}
+  return {dir, init, name, port, project: state.project, repository: options.repository, url: `http://127.0.0.1:${port}`}
+}
+
+/** Stops and removes the instance's containers and volumes; nothing else on the engine is touched. */
+export function destroyInstance(instance: TestInstance | undefined): void {
+  if (!instance) return
+  const ids = spawnSync('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${instance.project}`], {encoding: 'utf8'}).stdout.trim()
+  if (ids) spawnSync('docker', ['rm', '-f', '-v', ...ids.split('\n')], {stdio: 'ignore'})
+  const volumes = spawnSync('docker', ['volume', 'ls', '-q', '--filter', `label=com.docker.compose.project=${instance.project}`], {encoding: 'utf8'}).stdout.trim()
+  if (volumes) spawnSync('docker', ['volume', 'rm', '-f', ...volumes.split('\n')], {stdio: 'ignore'})
+  spawnSync('docker', ['network', 'rm', `${instance.project}_default`], {stdio: 'ignore'})
+  if (process.env.AGNES_E2E_KEEP !== '1') rmSync(instance.dir, {force: true, recursive: true})
+}
+
+export async function getJson(url: string, init?: RequestInit): Promise<{status: number; body: any}> {
+  const response = await fetch(url, init)
+  const text = await response.text()
+  let body: any
+  try {
+    body = JSON.parse(text)
+  } catch {
+    body = text
+  }
+
+  return {body, status: response.status}
+}
+
+/** The app containers of an instance, through the compose labels (never by name). */
+export function appContainers(project: string): Array<{id: string; image: string; state: string}> {
+  const out = spawnSync('docker', ['ps', '-a', '--filter', `label=com.docker.compose.project=${project}`, '--filter', 'label=com.docker.compose.service=app', '--format', '{{.ID}} {{.Image}} {{.State}}'], {encoding: 'utf8'}).stdout.trim()
+  return out === '' ? [] : out.split('\n').map((line) => {
+    const [id, image, state] = line.split(' ')
+    return {id, image, state}
+  })
+}
+
+/** Asserts the CLI printed exactly one JSON document on stdout. */
+export function singleJson(result: CliResult): any {
+  if (result.json === undefined) throw new Error(`stdout is not one JSON document:\n${result.stdout}\n--- stderr\n${result.stderr}`)
+  return result.json
+}
