@@ -158,10 +158,7 @@ export async function startDigest(ctx: DeployContext, repository: string, digest
     signal: ctx.signal,
     timeoutMs: options.healthTimeoutMs,
   })
-  const others = (await ctx.compose.exec(['config', '--services'], {signal: ctx.signal})).stdout
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((service) => service !== '' && service !== APP_SERVICE)
+  const others = (await ctx.compose.activeServices({signal: ctx.signal})).filter((service) => service !== APP_SERVICE)
   if (others.length > 0) await ctx.compose.up(others, {noDeps: true, signal: ctx.signal})
   const after = (await ctx.engine.projectContainers(instance.state.project, APP_SERVICE))[0]?.id
   return {appRecreated: before !== after, composeChanged, gate}
@@ -172,7 +169,9 @@ export async function recordDeployment(ctx: DeployContext, deployment: Omit<Depl
   const version = await fetchVersion(ctx.baseUrl, ctx.signal)
   const {state} = ctx.instance
   const sameAsCurrent = state.current?.digest === deployment.digest
+  const known = state.knownGood.find((entry) => entry.digest === deployment.digest)
   const record: Deployment = {
+    ...known,
     ...deployment,
     deployedAt: sameAsCurrent && state.current ? state.current.deployedAt : new Date().toISOString(),
     version: version?.version ?? state.current?.version,

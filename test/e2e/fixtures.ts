@@ -1,6 +1,6 @@
 import {spawnSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {mkdirSync, readFileSync, rmSync} from 'node:fs'
+import {appendFileSync, mkdirSync, readFileSync, rmSync} from 'node:fs'
 import {createServer} from 'node:net'
 import {join} from 'node:path'
 
@@ -55,6 +55,14 @@ export function readEnvFile(path: string): Record<string, string> {
   return out
 }
 
+/** The open-file limit the engine can grant a container (its own hard limit). */
+export function engineOpenFileLimit(): number {
+  const pid = spawnSync('pgrep', ['-xo', 'dockerd'], {encoding: 'utf8'}).stdout.trim()
+  const limits = pid ? readFileSync(`/proc/${pid}/limits`, 'utf8') : readFileSync('/proc/self/limits', 'utf8')
+  const match = /Max open files\s+\d+\s+(\d+)/.exec(limits)
+  return Math.min(65_536, match ? Number(match[1]) : 1024)
+}
+
 /** Runs `agnes init --non-interactive` for a fresh instance directory and returns where it is. */
 export async function newInstance(name: string, options: {repository: string; channel?: string; pin?: string; extraArgs?: string[]; env?: Record<string, string>}): Promise<TestInstance & {init: CliResult}> {
   const dir = join(instancesRoot, `${name}-${randomBytes(3).toString('hex')}`)
@@ -65,8 +73,9 @@ export async function newInstance(name: string, options: {repository: string; ch
   else args.push('--channel', options.channel ?? 'stable')
   const init = await runAgnes([...args, ...(options.extraArgs ?? [])], {env: options.env})
   if (init.exitCode !== 0) throw new Error(`init failed: ${init.stdout}\n${init.stderr}`)
-  // An operator key: Docker's own health probe every 2 s keeps the tests fast (the default is 30 s).
-  spawnSync('sh', ['-c', 'printf "\\n# test speed-up\\nAGNES_HEALTHCHECK_INTERVAL=2s\\n" >> "$1"', 'sh', join(dir, '.env')])
+  // Operator keys: Docker's own health probe every 2 s keeps the tests fast (the default is 30 s), and
+  // this sandbox's engine cannot raise the open-file limit to the default 65536.
+  appendFileSync(join(dir, '.env'), `\n# test host\nAGNES_HEALTHCHECK_INTERVAL=2s\nAGNES_NOFILE=${engineOpenFileLimit()}\n`)
   const state = JSON.parse(readFileSync(join(dir, '.agnes', 'state.json'), 'utf8')) as {project: string}
   return {dir, init, name, port, project: state.project, repository: options.repository, url: `http://127.0.0.1:${port}`}
 }

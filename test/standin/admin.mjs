@@ -1,10 +1,10 @@
 // Instance configuration, table registry, catalog and query endpoints (CONTRACT §4.2–§4.6).
-import {lookup} from 'node:dns/promises'
 import {isIP} from 'node:net'
 import {join} from 'node:path'
 import {HttpError, reply} from './http-kit.mjs'
 import {isAdmin} from './auth.mjs'
 import {writeFileAtomic} from './state-store.mjs'
+import {resolveAddresses} from './dns-lookup.mjs'
 
 const CONFIGURABLE_SOURCES = ['keboola', 'bigquery', 'local']
 const SOURCE_TYPES = ['keboola', 'bigquery', 'jira', 'local', 'databricks', 'snowflake']
@@ -56,14 +56,6 @@ function isPrivateAddress(address) {
   return lowered === '::' || lowered === '::1' || /^f[cd]/.test(lowered) || /^fe[89ab]/.test(lowered) || lowered.startsWith('ff')
 }
 
-async function resolveAddresses(hostname) {
-  const timeout = new Promise((resolve) => {
-    setTimeout(() => resolve([]), DNS_TIMEOUT_MS).unref()
-  })
-  const resolved = lookup(hostname, {all: true}).then((entries) => entries.map((entry) => entry.address), () => [])
-  return Promise.race([resolved, timeout])
-}
-
 /** The SSRF guard of app/instance_config.py: no localhost / private / reserved targets unless allowlisted. */
 async function assertPublicUrl(rawUrl, fieldName, allowedHosts) {
   let url
@@ -75,8 +67,8 @@ async function assertPublicUrl(rawUrl, fieldName, allowedHosts) {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new HttpError(400, `${fieldName} must be an http(s) URL`)
   const hostname = url.hostname.replace(/^\[|\]$/g, '').toLowerCase()
   if (allowedHosts.has(hostname) || allowedHosts.has(url.host.toLowerCase())) return
-  const addresses = isIP(hostname) ? [hostname] : await resolveAddresses(hostname)
-  if (hostname === 'localhost' || hostname.endsWith('.localhost') || addresses.some(isPrivateAddress)) {
+  const isLocalhost = hostname === 'localhost' || hostname.endsWith('.localhost')
+  if (isLocalhost || (await resolveAddresses(hostname, DNS_TIMEOUT_MS)).some(isPrivateAddress)) {
     throw new HttpError(400, `${fieldName} host '${hostname}' resolves to a private, loopback or reserved address; ` +
       'add it to AGNES_SSRF_ALLOWED_HOSTS (security.ssrf_allowed_hosts) if this is intended')
   }

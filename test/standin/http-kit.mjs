@@ -19,7 +19,7 @@ export function validationError(errors) {
   return new HttpError(422, errors.map(({loc, msg, type}) => ({loc, msg, type, url: `https://errors.pydantic.dev/2.11/v/${type}`})))
 }
 
-export const MAX_BODY_BYTES = 1024 * 1024
+const MAX_BODY_BYTES = 1024 * 1024
 
 export function readBody(request) {
   return new Promise((resolve, reject) => {

@@ -86,10 +86,12 @@ export class Compose {
     const fullArgs = [...prefix, ...projectArgs(this.target), ...args]
     const result = await this.run(file, fullArgs, {cwd: this.target.paths.dir, signal: options.signal, timeoutMs: options.timeoutMs ?? 15 * 60_000})
     if (result.exitCode !== 0) {
-      const tail = (result.stderr || result.stdout).trim().split('\n').slice(-6).join('\n')
-      throw new DockerError(`\`${this.command.argv.join(' ')} ${args.join(' ')}\` failed (exit ${result.exitCode}): ${redact(tail)}`, {
-        hint: 'Check the compose files with `docker compose config`, and the engine with `docker info`.',
-      })
+      const output = (result.stderr || result.stdout).trim()
+      const tail = output.split('\n').slice(-6).join('\n')
+      const hint = /setting rlimit type 7/.test(output)
+        ? "The engine may not raise the open-file limit to 65536: set AGNES_NOFILE in .env to at most the engine's limit (`ulimit -Hn` of dockerd)."
+        : 'Check the compose files with `docker compose config`, and the engine with `docker info`.'
+      throw new DockerError(`\`${this.command.argv.join(' ')} ${args.join(' ')}\` failed (exit ${result.exitCode}): ${redact(tail)}`, {hint})
     }
 
     return result
@@ -107,7 +109,15 @@ export class Compose {
     await this.exec(['stop', ...services], {signal: options.signal})
   }
 
-  async config(options: {signal?: AbortSignal} = {}): Promise<string> {
-    return (await this.exec(['config'], {signal: options.signal})).stdout
+  /**
+   * The services that `up` starts with the active profiles. `config --services` cannot tell: v1 lists
+   * services of inactive profiles too, and naming one on `up` would start it.
+   */
+  async activeServices(options: {signal?: AbortSignal} = {}): Promise<string[]> {
+    const YAML = await import('yaml')
+    const config = YAML.parse((await this.exec(['config'], {signal: options.signal})).stdout) as {services?: Record<string, {profiles?: string[]}>}
+    return Object.entries(config.services ?? {})
+      .filter(([, service]) => !service.profiles || service.profiles.length === 0 || service.profiles.some((profile) => this.target.profiles.includes(profile)))
+      .map(([name]) => name)
   }
 }

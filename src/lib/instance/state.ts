@@ -16,6 +16,8 @@ export interface Deployment {
   tag?: string
   version?: string
   deployedAt: string
+  /** The /data/state backup taken when the instance last switched away from this deployment. */
+  backupBeforeLeaving?: string
 }
 
 /** `.agnes/state.json`: what the CLI knows about the instance. */

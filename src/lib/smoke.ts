@@ -1,0 +1,215 @@
+import {AgnesApi} from './api/agnes-api.js'
+import {abortableSleep} from './api/client.js'
+import {httpStatus} from './api/errors.js'
+import {AgnesError, AuthError, ExitCode, UnreachableError, toAgnesError} from './errors.js'
+import {isHealthy} from './health.js'
+import {Reporter, silentReporter} from './reporter.js'
+
+export type SmokeStepName = 'health' | 'auth' | 'catalog' | 'query' | 'sync' | 'settle' | 'health-after'
+
+export interface SmokeStep {
+  name: SmokeStepName
+  /** False only for a step that ran and failed. */
+  ok: boolean
+  status: 'passed' | 'failed' | 'skipped'
+  durationMs: number
+  detail: string
+  error?: {code: string; message: string}
+}
+
+/** Why a smoke test failed, in the order that decides the exit code: unreachable (8), auth (5), check (3). */
+export type SmokeFailure = 'unreachable' | 'auth' | 'check'
+
+export interface SmokeReport {
+  passed: boolean
+  url: string
+  startedAt: string
+  durationMs: number
+  steps: SmokeStep[]
+  failedSteps: SmokeStepName[]
+  failure?: SmokeFailure
+  version?: string
+  channel?: string
+}
+
+export interface SmokeOptions {
+  /** Catalog tables needed to pass (default 1); 0 accepts an instance without tables (e.g. an upgrade gate). */
+  minTables?: number
+  /** The wait before the final health check (default 30 s); 0 skips it. */
+  settleMs?: number
+  /** Trigger a sync as one of the checks (default true); an in-flight sync passes. */
+  triggerSync?: boolean
+  signal?: AbortSignal
+  reporter?: Reporter
+}
+
+export const SMOKE_DEFAULTS = {minTables: 1, settleMs: 30_000, triggerSync: true}
+const SMOKE_QUERY = 'SELECT 1 AS smoke'
+
+/** A failed check of a reachable instance: the instance's fault, not the network's. */
+class CheckFailed extends Error {}
+
+function classify(error: unknown): SmokeFailure {
+  if (error instanceof CheckFailed) return 'check'
+  const status = httpStatus(error)
+  if (status === 401 || status === 403) return 'auth'
+  // No HTTP answer at all, or a proxy saying the app is not there: the instance is unreachable.
+  if (error instanceof UnreachableError && (status === undefined || status === 502 || status === 503 || status === 504)) return 'unreachable'
+  if (error instanceof AgnesError && error.exitCode === ExitCode.INTERRUPTED) throw error
+  return 'check'
+}
+
+function errorServices(services: Record<string, {status?: string}> | undefined): Set<string> {
+  return new Set(Object.entries(services ?? {}).flatMap(([name, check]) => (check?.status === 'error' ? [name] : [])))
+}
+
+/**
+ * The post-deploy smoke test (issue 3, adapted from CONTRACT §6): health (status and db_schema), an
+ * authenticated call, catalog tables ≥ minTables, SELECT 1 returns rows, a sync trigger (an in-flight sync
+ * passes), a settle wait, then health again with no new errors (no service newly in error, the triggered
+ * sync job not failed). Never throws for a failed check: the report says what failed and why.
+ */
+export async function runSmoke(api: AgnesApi, options: SmokeOptions = {}): Promise<SmokeReport> {
+  const reporter = options.reporter ?? silentReporter
+  const minTables = options.minTables ?? SMOKE_DEFAULTS.minTables
+  const settleMs = options.settleMs ?? SMOKE_DEFAULTS.settleMs
+  const started = Date.now()
+  const steps: SmokeStep[] = []
+  const failures: SmokeFailure[] = []
+  const report: SmokeReport = {durationMs: 0, failedSteps: [], passed: false, startedAt: new Date(started).toISOString(), steps, url: api.baseUrl}
+  let servicesInError = new Set<string>()
+  let syncJobId: string | undefined
+
+  const skip = (name: SmokeStepName, detail: string) => {
+    steps.push({detail, durationMs: 0, name, ok: true, status: 'skipped'})
+    reporter.progress(`  - ${name}: skipped (${detail})`)
+  }
+
+  const step = async (name: SmokeStepName, check: () => Promise<string>): Promise<boolean> => {
+    const stepStarted = Date.now()
+    try {
+      const detail = await check()
+      steps.push({detail, durationMs: Date.now() - stepStarted, name, ok: true, status: 'passed'})
+      reporter.progress(`  ✓ ${name} (${Date.now() - stepStarted} ms): ${detail}`)
+      return true
+    } catch (error) {
+      const failure = classify(error)
+      const agnesError = error instanceof CheckFailed ? undefined : toAgnesError(error)
+      const message = error instanceof Error ? error.message : String(error)
+      failures.push(failure)
+      steps.push({
+        detail: message,
+        durationMs: Date.now() - stepStarted,
+        error: {code: agnesError?.code ?? 'E_SMOKE_CHECK', message},
+        name,
+        ok: false,
+        status: 'failed',
+      })
+      reporter.progress(`  ✗ ${name} (${Date.now() - stepStarted} ms): ${message}`)
+      return false
+    }
+  }
+
+  const healthCheck = async () => {
+    const health = await api.health()
+    const schema = health.current === undefined ? '' : `, schema ${health.current}${health.expected !== undefined && health.expected !== health.current ? ` (expected ${health.expected})` : ''}`
+    const detail = `status ${health.status}, db_schema ${health.db_schema}${schema}${health.detail ? `: ${health.detail}` : ''}`
+    if (!isHealthy(health)) throw new CheckFailed(detail)
+    return detail
+  }
+
+  const reachable = await step('health', healthCheck)
+  if (!reachable && failures.includes('unreachable')) {
+    for (const name of ['auth', 'catalog', 'query', 'sync', 'settle', 'health-after'] as const) skip(name, 'the instance is unreachable')
+    return finish(report, failures, started)
+  }
+
+  const authenticated = await step('auth', async () => {
+    const detailed = await api.healthDetailed()
+    if (typeof detailed.version !== 'string') throw new CheckFailed('GET /api/health/detailed gave no version')
+    report.version = detailed.version
+    report.channel = detailed.channel
+    servicesInError = errorServices(detailed.services)
+    return `version ${detailed.version}${detailed.channel ? ` (${detailed.channel})` : ''}, caller ${detailed.caller_role ?? 'unknown'}, overall ${detailed.status ?? 'unknown'}`
+  })
+
+  if (!authenticated && failures.includes('auth')) {
+    for (const name of ['catalog', 'query', 'sync', 'settle', 'health-after'] as const) skip(name, 'not authenticated')
+    return finish(report, failures, started)
+  }
+
+  await step('catalog', async () => {
+    const {count} = await api.catalogTables()
+    const detail = `${count} table(s)${minTables > 0 ? ` (need at least ${minTables})` : ''}`
+    if (count < minTables) throw new CheckFailed(`${detail}; register tables (agnes register-table or configure --discover) or lower --min-tables`)
+    return detail
+  })
+
+  await step('query', async () => {
+    const answer = await api.query(SMOKE_QUERY, 1)
+    if (answer.rows.length === 0) throw new CheckFailed(`${SMOKE_QUERY} returned no rows`)
+    return `${SMOKE_QUERY} returned ${answer.rows.length} row(s)`
+  })
+
+  if (options.triggerSync ?? SMOKE_DEFAULTS.triggerSync) {
+    await step('sync', async () => {
+      const outcome = await api.syncTrigger()
+      syncJobId = outcome.jobId
+      return outcome.kind === 'triggered' ? `triggered${outcome.jobId ? ` (job ${outcome.jobId})` : ''}` : 'a sync was already running'
+    })
+  } else skip('sync', 'not requested')
+
+  if (failures.length > 0) {
+    skip('settle', 'an earlier step failed')
+    skip('health-after', 'an earlier step failed')
+    return finish(report, failures, started)
+  }
+
+  if (settleMs > 0) {
+    await step('settle', async () => {
+      reporter.progress(`  … settling for ${Math.round(settleMs / 1000)} s`)
+      await abortableSleep(settleMs, options.signal)
+      return `waited ${Math.round(settleMs / 1000)} s`
+    })
+  } else skip('settle', 'settle time 0')
+
+  await step('health-after', async () => {
+    const detail = await healthCheck()
+    const newErrors = [...errorServices((await api.healthDetailed()).services)].filter((name) => !servicesInError.has(name))
+    if (newErrors.length > 0) throw new CheckFailed(`service(s) newly in error: ${newErrors.join(', ')}`)
+    if (syncJobId !== undefined) {
+      const job = await api.getJob(syncJobId)
+      if (job.status === 'failed') throw new CheckFailed(`the sync job ${syncJobId} failed: ${job.error ?? 'no error message'}`)
+      return `${detail}; no new errors; sync ${job.status}`
+    }
+
+    return `${detail}; no new errors`
+  })
+
+  return finish(report, failures, started)
+}
+
+function finish(report: SmokeReport, failures: SmokeFailure[], started: number): SmokeReport {
+  report.durationMs = Date.now() - started
+  report.failedSteps = report.steps.filter((step) => step.status === 'failed').map((step) => step.name)
+  report.passed = report.failedSteps.length === 0
+  if (!report.passed) report.failure = failures.includes('unreachable') ? 'unreachable' : failures.includes('auth') ? 'auth' : 'check'
+  return report
+}
+
+/**
+ * The error a failed report maps to: unreachable → exit 8 (retryable), auth → 5 (fix the credential),
+ * any other failed check → 3 (the instance answers but is not working; retrying will not help). Undefined
+ * when the report passed. The report rides along as the JSON result.
+ */
+export function smokeFailureError(report: SmokeReport): AgnesError | undefined {
+  if (report.passed) return undefined
+  const failed = report.steps.filter((step) => step.status === 'failed').map((step) => `${step.name} (${step.detail})`)
+  const message = `smoke test failed: ${failed.join('; ')}`
+  if (report.failure === 'unreachable') return new UnreachableError(message, {hint: 'Check that the instance runs (`agnes status`); retry when it answers.', result: report})
+  if (report.failure === 'auth') return new AuthError(message, {hint: 'The API token was rejected: check AGNES_TOKEN / --token-file, or the instance SCHEDULER_API_TOKEN.', result: report})
+  return new AgnesError('E_SMOKE_FAILED', ExitCode.INVALID, message, {
+    hint: `The instance answers but failed: ${report.failedSteps.join(', ')}. See the app log (\`docker compose logs app\`); re-running will not fix it.`,
+    result: report,
+  })
+}

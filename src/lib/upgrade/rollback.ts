@@ -1,0 +1,92 @@
+import {openDeployContext} from '../deploy.js'
+import {NotFoundError} from '../errors.js'
+import {digestReference, isDigest} from '../image-ref.js'
+import {Deployment, loadInstance, writeState} from '../instance/state.js'
+import {createRegistryClient} from '../registry.js'
+import {Reporter} from '../reporter.js'
+import {isVersionTag} from '../versions.js'
+import {readJournal} from './journal.js'
+import {describe, switchVersion} from './switch.js'
+import {CommonSwitchOptions, recoverFromJournal, throwIfFailed, withInstanceLock} from './upgrade.js'
+
+export interface RollbackOptions extends CommonSwitchOptions {
+  dir: string
+  reporter: Reporter
+  signal?: AbortSignal
+  /** A version tag or a digest; default the last known-good deployment before the current one. */
+  to?: string
+}
+
+export interface RollbackResult {
+  outcome: 'rolled-back'
+  from: {digest: string; version?: string; tag?: string}
+  to: {digest: string; version?: string; tag?: string}
+  fromLocalImage: boolean
+  rejected: string
+  durationMs: number
+  message: string
+}
+
+async function findTarget(options: RollbackOptions, current: Deployment, knownGood: Deployment[], repository: string): Promise<{target: Deployment; allowPull: boolean}> {
+  const earlier = knownGood.filter((deployment) => deployment.digest !== current.digest)
+  if (!options.to) {
+    if (earlier.length === 0) throw new NotFoundError('there is no earlier known-good deployment to roll back to', {hint: 'See `agnes history`; `agnes pin <version>` switches to any published version.'})
+    return {allowPull: false, target: earlier[0]}
+  }
+
+  const wanted = options.to.trim()
+  if (!isDigest(wanted) && !isVersionTag(wanted)) {
+    throw new NotFoundError(`"${wanted}" is neither a version tag (stable-2026.04.3) nor a digest (sha256:…)`)
+  }
+
+  const known = knownGood.find((deployment) => deployment.digest === wanted || deployment.tag === wanted)
+  if (known) return {allowPull: false, target: known}
+  if (isDigest(wanted)) return {allowPull: true, target: {deployedAt: '', digest: wanted, repository}}
+  const registry = createRegistryClient({signal: options.signal})
+  try {
+    const digest = (await registry.resolveDigest(repository, wanted, {signal: options.signal})).digest
+    return {allowPull: true, target: {deployedAt: '', digest, repository, tag: wanted}}
+  } finally {
+    await registry.close()
+  }
+}
+
+/**
+ * `agnes rollback`: back to the last known-good deployment (or the one named) from the local image when
+ * the registry no longer has it, restoring the state backup taken when that deployment was left if the
+ * schema is ahead of it; same health gate. The digest left behind is not applied again by cron.
+ */
+export async function rollback(options: RollbackOptions): Promise<RollbackResult> {
+  const started = Date.now()
+  const instance = await loadInstance(options.dir)
+  return withInstanceLock(instance, 'rollback', async () => {
+    const {paths, state} = instance
+    const journal = await readJournal(paths)
+    const ctx = await openDeployContext(options.dir, options.reporter, options.signal)
+    if (journal) await recoverFromJournal(ctx, journal, options)
+    const current = state.current
+    if (!current) throw new NotFoundError('the instance has no recorded deployment yet', {hint: 'Run `agnes up` first.'})
+    const {allowPull, target} = await findTarget(options, current, state.knownGood, state.repository)
+    const local = Boolean(await ctx.engine.imageId(digestReference(target.repository, target.digest)))
+    const outcome = await switchVersion(ctx, {digest: target.digest, repository: target.repository, tag: target.tag, version: target.version}, {
+      action: 'rollback',
+      alertWebhook: options.alertWebhook,
+      allowPull: allowPull || !local,
+      healthTimeoutMs: options.healthTimeoutMs,
+      restoreOnMismatch: target.backupBeforeLeaving,
+      smoke: options.smoke,
+    })
+    throwIfFailed(outcome, {durationMs: Date.now() - started, from: outcome.from, outcome: outcome.outcome, reason: outcome.reason, to: outcome.to})
+    if (!state.rejected.includes(current.digest)) state.rejected.push(current.digest)
+    await writeState(paths, state)
+    return {
+      durationMs: Date.now() - started,
+      from: outcome.from,
+      fromLocalImage: local,
+      message: `rolled back ${describe(outcome.from)} → ${describe(outcome.to)}; ${describe(outcome.from)} will not be applied again by \`agnes upgrade\` (use --force or \`agnes pin\`).`,
+      outcome: 'rolled-back',
+      rejected: current.digest,
+      to: outcome.to,
+    }
+  })
+}
