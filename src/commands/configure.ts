@@ -52,11 +52,11 @@ under --json unless --reveal-password puts it into the JSON result.`
     'bigquery-location': Flags.string({description: 'BigQuery location (the instance defaults to us).', env: 'AGNES_BIGQUERY_LOCATION', helpGroup: 'DATA SOURCE'}),
     'instance-name': Flags.string({description: 'Name of the instance shown in the UI.', env: 'AGNES_INSTANCE_NAME', helpGroup: 'DATA SOURCE'}),
     'allowed-domain': Flags.string({description: 'Email domain allowed to log in, e.g. example.com.', env: 'AGNES_ALLOWED_DOMAIN', helpGroup: 'DATA SOURCE'}),
-    'confirm-connection-change': Flags.boolean({description: 'Apply a data source change that repoints registered tables.', env: 'AGNES_CONFIRM_CONNECTION_CHANGE', helpGroup: 'DATA SOURCE'}),
+    'confirm-connection-change': Flags.boolean({description: 'Apply a data source change that repoints registered tables (--yes does not imply it).', env: 'AGNES_CONFIRM_CONNECTION_CHANGE', helpGroup: 'DATA SOURCE'}),
     discover: Flags.boolean({description: 'Register every table the Keboola project has (existing ones are kept).', helpGroup: 'ACTIONS'}),
     'dry-run': Flags.boolean({description: 'Change nothing: show the requests, and with --discover what would be registered.', helpGroup: 'ACTIONS'}),
     sync: Flags.boolean({description: 'Trigger a sync of all tables at the end.', helpGroup: 'ACTIONS'}),
-    wait: Flags.boolean({dependsOn: ['sync'], description: 'Follow the sync until it is done or failed (a failed sync is exit 3).', helpGroup: 'ACTIONS'}),
+    wait: Flags.boolean({description: 'With --sync: follow the sync until it is done or failed (a failed sync is exit 3).', helpGroup: 'ACTIONS'}),
     'wait-timeout': Flags.integer({description: 'Seconds --wait follows the sync before giving up with exit 75 (default 1800).', min: 1, helpGroup: 'ACTIONS'}),
     url: Flags.string({...API_FLAG_HELP.url, helpGroup: 'CONNECTION'}),
     'token-file': Flags.string({...API_FLAG_HELP.tokenFile, helpGroup: 'CONNECTION'}),
@@ -108,8 +108,9 @@ under --json unless --reveal-password puts it into the JSON result.`
         },
         {env: process.env, instance: connection.instance, json, prompter: this.prompter},
       )
+      const {prompter} = this
       return await runConfigure(connection.api, settings, {
-        confirmConnectionChange: this.prompter ? () => this.prompter!.confirm({default: false, message: 'Apply this change?'}) : undefined,
+        confirmConnectionChange: prompter ? () => prompter.confirm({default: false, message: 'Apply this change?'}) : undefined,
         instance: connection.instance,
         onPasswordGenerated: json ? undefined : (email, password, savedTo) => this.showGeneratedPassword(email, password, savedTo),
         reporter: this.reporter,

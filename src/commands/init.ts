@@ -106,6 +106,7 @@ from a flag value.`
     for (const warning of plan.warnings) this.reporter.warn(warning)
 
     const changes = plan.files.filter((file) => file.action === 'create' || file.action === 'update')
+    if (this.prompter) this.showSummary(settings)
     if (!plan.fresh || flags['dry-run'] || this.prompter) this.showPlan(plan.files)
 
     if (!flags['dry-run'] && changes.length > 0 && this.prompter && !flags.yes) {
@@ -142,6 +143,20 @@ from a flag value.`
     const version = result.settings.pin ? `pinned to ${result.settings.pin}` : `following the ${result.settings.channel} channel`
     this.out(`Image ${result.settings.repository}, ${version}.`)
     if (!result.dryRun) this.out(`Next: ${this.paint('bold', result.next)}`)
+  }
+
+  private showSummary(settings: InitSettings): void {
+    const lines: Array<[string, string | undefined]> = [
+      ['Image', settings.repository],
+      ['Version', settings.pin ? `pinned to ${settings.pin}` : `follow the ${settings.channel} channel`],
+      ['HTTP port', String(settings.httpPort)],
+      ['TLS', settings.tls === 'none' ? 'none' : `${settings.tls} for ${settings.domain}`],
+      ['Admin', settings.adminEmail],
+      ['Data source', settings.dataSource + (settings.keboolaUrl ? ` (${settings.keboolaUrl})` : settings.bigqueryProject ? ` (${settings.bigqueryProject}, ${settings.bigqueryLocation})` : '')],
+      ['Limits', `${settings.memory} memory, ${settings.cpus} CPUs`],
+    ]
+    this.reporter.progress('Summary:')
+    for (const [label, value] of lines) this.reporter.progress(`  ${label.padEnd(12)} ${value}`)
   }
 
   private showPlan(files: Array<{path: string; action: string; diff?: string; note?: string}>): void {

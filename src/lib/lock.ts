@@ -1,8 +1,10 @@
-import {randomBytes} from 'node:crypto'
+import {createHash, randomBytes} from 'node:crypto'
 import {readFileSync} from 'node:fs'
-import {link, mkdir, readFile, rename, rm, writeFile} from 'node:fs/promises'
+import {link, mkdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {hostname} from 'node:os'
 import {dirname} from 'node:path'
+
+import {InvalidInputError} from './errors.js'
 
 /**
  * The instance lock against overlapping runs (cron ticks can arrive several at once). Node has no flock,
@@ -27,24 +29,35 @@ export interface LockHandle {
   release(): Promise<void>
 }
 
-/** Rounds of create → inspect → take over; each round either decides or makes progress. */
+/** Retries after a holder vanished or a stale lock was cleared; a live holder ends the attempt at once. */
 const MAX_ATTEMPTS = 3
 
 /** Takes the lock, or returns undefined at once when a live process holds it. */
 export async function acquireLock(path: string, options: {command: string}): Promise<LockHandle | undefined> {
-  await mkdir(dirname(path), {mode: 0o700, recursive: true})
-  const owner: LockOwner = {...thisProcess(), command: options.command, startedAt: new Date().toISOString()}
-  const content = `${JSON.stringify(owner)}\n`
+  try {
+    return await takeLock(path, options.command)
+  } catch (error) {
+    throw new InvalidInputError(`cannot take the instance lock ${path}: ${(error as Error).message}`, {
+      cause: error,
+      hint: 'Check that this user may write to the instance directory.',
+    })
+  }
+}
 
-  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+async function takeLock(path: string, command: string): Promise<LockHandle | undefined> {
+  await mkdir(dirname(path), {mode: 0o700, recursive: true})
+  const owner: LockOwner = {...thisProcess(), command, startedAt: new Date().toISOString()}
+  // The nonce makes every lock's content unique, which release() and the takeover rely on.
+  const content = `${JSON.stringify({...owner, nonce: randomBytes(8).toString('hex')})}\n`
+
+  for (let attempt = 0; ; attempt++) {
     if (await createExclusive(path, content)) return lockHandle(path, owner, content)
+    if (attempt === MAX_ATTEMPTS) return undefined
     const held = await readText(path)
     if (held === undefined) continue
     if (isHeldByLiveProcess(parseOwner(held))) return undefined
-    await setAsideStale(path, held)
+    await removeStale(path, held, content)
   }
-
-  return undefined
 }
 
 /** Who holds the lock and since when, for status messages; undefined when it is free or unreadable. */
@@ -83,27 +96,28 @@ async function createExclusive(path: string, content: string): Promise<boolean> 
 }
 
 /**
- * Moves a stale lock out of the way. Only one of several racing processes can rename a given file. If the
- * file we moved is no longer the stale one we judged (another process took it over and created its live
- * lock in between), it is linked back at once; the caller's next exclusive create then finds it held.
+ * Removes `path` if it still holds `staleContent`, safely while other processes race to do the same.
+ * Renaming or deleting after a plain check is not enough: a slow racer could remove the live lock that a
+ * faster one has just created. So the removal of one stale generation is reserved by exclusively creating
+ * a marker named after that content: while we hold it, nobody else can act on this generation, and the
+ * generation can never reappear, so a racer that gets the marker later finds the lock changed and stops.
+ * A marker left by a taker that died is itself stale and is cleared the same way.
  */
-async function setAsideStale(path: string, staleContent: string): Promise<void> {
-  const aside = `${path}.stale-${process.pid}-${randomBytes(4).toString('hex')}`
-  try {
-    await rename(path, aside)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return
-    throw error
+async function removeStale(path: string, staleContent: string, owner: string): Promise<void> {
+  const marker = `${path}.takeover-${createHash('sha256').update(staleContent).digest('hex').slice(0, 16)}`
+  for (let attempt = 0; ; attempt++) {
+    if (await createExclusive(marker, owner)) break
+    if (attempt === MAX_ATTEMPTS) return
+    const taker = await readText(marker)
+    if (taker === undefined) continue
+    if (isHeldByLiveProcess(parseOwner(taker))) return
+    await removeStale(marker, taker, owner)
   }
 
   try {
-    if ((await readText(aside)) !== staleContent) {
-      await link(aside, path).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== 'EEXIST') throw error
-      })
-    }
+    if ((await readText(path)) === staleContent) await rm(path, {force: true})
   } finally {
-    await rm(aside, {force: true})
+    await rm(marker, {force: true})
   }
 }
 

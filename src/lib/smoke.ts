@@ -14,7 +14,7 @@ export interface SmokeStep {
   status: 'passed' | 'failed' | 'skipped'
   durationMs: number
   detail: string
-  error?: {code: string; message: string}
+  error?: {code: string; message: string; hint?: string}
 }
 
 /** Why a smoke test failed, in the order that decides the exit code: unreachable (8), auth (5), check (3). */
@@ -100,7 +100,7 @@ export async function runSmoke(api: AgnesApi, options: SmokeOptions = {}): Promi
       steps.push({
         detail: message,
         durationMs: Date.now() - stepStarted,
-        error: {code: agnesError?.code ?? 'E_SMOKE_CHECK', message},
+        error: {code: agnesError?.code ?? 'E_SMOKE_CHECK', message, ...(agnesError?.hint ? {hint: agnesError.hint} : {})},
         name,
         ok: false,
         status: 'failed',
@@ -204,12 +204,13 @@ function finish(report: SmokeReport, failures: SmokeFailure[], started: number):
  */
 export function smokeFailureError(report: SmokeReport): AgnesError | undefined {
   if (report.passed) return undefined
-  const failed = report.steps.filter((step) => step.status === 'failed').map((step) => `${step.name} (${step.detail})`)
-  const message = `smoke test failed: ${failed.join('; ')}`
-  if (report.failure === 'unreachable') return new UnreachableError(message, {hint: 'Check that the instance runs (`agnes status`); retry when it answers.', result: report})
-  if (report.failure === 'auth') return new AuthError(message, {hint: 'The API token was rejected: check AGNES_TOKEN / --token-file, or the instance SCHEDULER_API_TOKEN.', result: report})
+  const failedSteps = report.steps.filter((step) => step.status === 'failed')
+  const message = `smoke test failed: ${failedSteps.map((step) => `${step.name} (${step.detail})`).join('; ')}`
+  const clientHint = failedSteps.find((step) => step.error?.hint)?.error?.hint
+  if (report.failure === 'unreachable') return new UnreachableError(message, {hint: clientHint ?? 'Check that the instance runs (`agnes status`); retry when it answers.', result: report})
+  if (report.failure === 'auth') return new AuthError(message, {hint: clientHint ?? 'The API token was rejected: check AGNES_TOKEN / --token-file.', result: report})
   return new AgnesError('E_SMOKE_FAILED', ExitCode.INVALID, message, {
-    hint: `The instance answers but failed: ${report.failedSteps.join(', ')}. See the app log (\`docker compose logs app\`); re-running will not fix it.`,
+    hint: `The instance answers, but ${report.failedSteps.join(', ')} failed: fix the cause named above (the app log helps: \`docker compose logs app\`). Retrying unchanged will not help.`,
     result: report,
   })
 }

@@ -1,12 +1,14 @@
 import {type ChildProcess, spawn} from 'node:child_process'
+import {createHash} from 'node:crypto'
 import {once} from 'node:events'
 import {mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {hostname, tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import ts from 'typescript'
-import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+import {afterEach, beforeEach, describe, expect, it, vi} from 'vitest'
 
+import {InvalidInputError} from '../../src/lib/errors.js'
 import {acquireLock, type LockHandle, readLock} from '../../src/lib/lock.js'
 
 let dir: string
@@ -59,12 +61,20 @@ describe('acquireLock', () => {
     expect(await acquire()).toBeDefined()
   })
 
-  it('releases only a lock that is still its own', async () => {
-    const first = await acquire()
-    rmSync(lockPath)
-    const second = await acquire()
-    await first?.release()
-    expect((await readLock(lockPath))?.startedAt).toBe(second?.owner.startedAt)
+  it('releases only a lock that is still its own, even one taken in the same millisecond', async () => {
+    vi.useFakeTimers({toFake: ['Date']})
+    try {
+      const first = await acquire()
+      rmSync(lockPath)
+      const second = await acquire()
+      expect(second?.owner.startedAt).toBe(first?.owner.startedAt)
+      await first?.release()
+      expect(await readLock(lockPath)).toBeDefined()
+      await second?.release()
+      expect(await readLock(lockPath)).toBeUndefined()
+    } finally {
+      vi.useRealTimers()
+    }
   })
 
   it('takes over a lock left by a dead process', async () => {
@@ -95,6 +105,21 @@ describe('acquireLock', () => {
     expect(await acquire()).toBeDefined()
   })
 
+  it('recovers when a process died while taking over a stale lock', async () => {
+    await acquire()
+    const stale = JSON.stringify({command: 'upgrade', hostname: hostname(), pid: await deadPid(), startedAt: '2026-01-01T00:00:00.000Z'})
+    writeFileSync(lockPath, stale)
+    const marker = `${lockPath}.takeover-${createHash('sha256').update(stale).digest('hex').slice(0, 16)}`
+    writeFileSync(marker, JSON.stringify({command: 'upgrade', hostname: hostname(), pid: await deadPid(), startedAt: '2026-01-01T00:00:01.000Z'}))
+    expect(await acquire()).toBeDefined()
+    expect(readdirSync(join(dir, '.agnes'))).toEqual(['lock'])
+  })
+
+  it('reports a lock it cannot write as a configuration problem', async () => {
+    writeFileSync(join(dir, 'not-a-directory'), '')
+    await expect(acquireLock(join(dir, 'not-a-directory', 'lock'), {command: 'upgrade'})).rejects.toThrow(InvalidInputError)
+  })
+
   it('takes over a lock written by another host or damaged', async () => {
     await acquire()
     writeForeignLock({hostname: 'previous-vm', pid: process.ppid})
@@ -108,15 +133,19 @@ describe('acquireLock', () => {
 describe('acquireLock across processes', () => {
   const contenders = 10
 
-  /** Compiles lock.ts for plain node children: it imports only node built-ins, so one file is enough. */
+  /** Compiles lock.ts and the one module it imports, for plain node children. */
   function writeContenderScript(): string {
-    const source = readFileSync(fileURLToPath(new URL('../../src/lib/lock.ts', import.meta.url)), 'utf8')
-    const compiled = ts.transpileModule(source, {compilerOptions: {module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022}})
-    writeFileSync(join(dir, 'lock.mjs'), compiled.outputText)
+    writeFileSync(join(dir, 'package.json'), '{"type": "module"}')
+    for (const module of ['lock', 'errors']) {
+      const source = readFileSync(fileURLToPath(new URL(`../../src/lib/${module}.ts`, import.meta.url)), 'utf8')
+      const compiled = ts.transpileModule(source, {compilerOptions: {module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022}})
+      writeFileSync(join(dir, `${module}.js`), compiled.outputText)
+    }
+
     const script = join(dir, 'contender.mjs')
     writeFileSync(
       script,
-      `import {acquireLock} from './lock.mjs'
+      `import {acquireLock} from './lock.js'
 const [lockPath, startAt] = process.argv.slice(2)
 await new Promise((resolve) => setTimeout(resolve, Number(startAt) - Date.now()))
 const handle = await acquireLock(lockPath, {command: 'contender'})
@@ -139,10 +168,13 @@ process.stdin.on('end', async () => {
     )
     try {
       return await Promise.all(
-        children.map(async (child) => {
-          const [chunk] = (await once(child.stdout!, 'data')) as [Buffer]
-          return chunk.toString().trim()
-        }),
+        children.map(
+          (child) =>
+            new Promise<string>((resolve, reject) => {
+              child.stdout?.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()))
+              child.once('exit', (code) => reject(new Error(`a contender exited (${code}) before it reported`)))
+            }),
+        ),
       )
     } finally {
       for (const child of children) child.stdin?.end()

@@ -188,9 +188,11 @@ export class AgnesApi {
     return body.job
   }
 
-  /** POST /auth/bootstrap. A 403 means the instance already has an admin (or a password-holding user). */
+  /**
+   * POST /auth/bootstrap. A 403 means the instance already has an admin (or a password-holding user). The
+   * caller registers the password for redaction (it must stay printable when --reveal-password asks for it).
+   */
   async bootstrap(request: BootstrapRequest, bootstrapToken?: string): Promise<BootstrapOutcome> {
-    registerSecret(request.password)
     registerSecret(bootstrapToken)
     const response = await this.client.post<{access_token?: string; email?: string; role?: string}>('/auth/bootstrap', request, {
       acceptStatus: [403],

@@ -58,7 +58,7 @@ const MAYBE_SENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_
 const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME'])
 const MAX_RATE_LIMIT_RETRIES = 3
 
-export const DEFAULT_TIMEOUTS = {
+const DEFAULT_TIMEOUTS = {
   bootWaitMs: 30_000,
   connectTimeoutMs: 5000,
   maxRetryAfterMs: 90_000,
@@ -81,12 +81,17 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
   return Number.isNaN(date) ? undefined : Math.max(0, date - now)
 }
 
+/** The error an aborted operation ends with: the AgnesError the command aborted with, else exit 130. */
+export function abortReason(signal: AbortSignal): AgnesError {
+  return signal.reason instanceof AgnesError ? signal.reason : new InterruptedError()
+}
+
 export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted) return Promise.reject(signal.reason instanceof Error ? signal.reason : new InterruptedError())
+  if (signal?.aborted) return Promise.reject(abortReason(signal))
   return new Promise((resolve, reject) => {
     const onAbort = () => {
       clearTimeout(timer)
-      reject(signal?.reason instanceof Error ? signal.reason : new InterruptedError())
+      reject(abortReason(signal as AbortSignal))
     }
 
     const timer = setTimeout(() => {
@@ -126,10 +131,6 @@ export class ApiClient {
       ...Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)),
       baseUrl: this.baseUrl,
     } as ApiClient['options']
-  }
-
-  get signal(): AbortSignal | undefined {
-    return this.options.signal
   }
 
   async get<T>(path: string, options: Omit<RequestOptions, 'body'> = {}): Promise<ApiResponse<T>> {
@@ -222,7 +223,7 @@ export class ApiClient {
       responseHeaders = Object.fromEntries(Object.entries(response.headers).map(([key, value]) => [key, Array.isArray(value) ? value.join(', ') : String(value ?? '')]))
       text = await response.body.text()
     } catch (error) {
-      if (this.options.signal?.aborted) throw this.options.signal.reason instanceof Error ? this.options.signal.reason : new InterruptedError()
+      if (this.options.signal?.aborted) throw abortReason(this.options.signal)
       return this.transportFailure(what, error, timeout.aborted, timeoutMs)
     }
 

@@ -119,11 +119,6 @@ export function apiError(input: ApiErrorInput): AgnesError {
   return new InvalidInputError(message, {details, hint: summary.hint ?? 'The instance rejected the request; fix the value named in the message and re-run.'})
 }
 
-/** The server's parsed `detail` of an error thrown by apiError (string, object or list), if any. */
-export function serverDetail(error: unknown): unknown {
-  return error instanceof AgnesError ? error.details?.detail : undefined
-}
-
 /** The HTTP status of an error thrown by apiError, if any. */
 export function httpStatus(error: unknown): number | undefined {
   const status = error instanceof AgnesError ? error.details?.status : undefined

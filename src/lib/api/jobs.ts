@@ -19,7 +19,7 @@ function seconds(ms: number): string {
   return total < 60 ? `${total} s` : `${Math.floor(total / 60)} min ${total % 60} s`
 }
 
-export function isFinished(job: Job): boolean {
+function isFinished(job: Job): boolean {
   return job.status === 'done' || job.status === 'failed'
 }
 
