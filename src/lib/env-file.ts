@@ -30,12 +30,21 @@ export class EnvFileError extends Error {
   }
 }
 
-/** Strips one layer of matching quotes; double-quoted values understand \n, \" and \\. */
-function unquote(rawValue: string): string {
+/**
+ * Reads a value: one layer of quotes stripped (double-quoted values understand \n, \", \\, \$ and \`),
+ * a comment after the closing quote or after whitespace ignored. Undefined when a quote is not closed.
+ */
+function readValue(rawValue: string): string | undefined {
   const value = rawValue.trim()
-  if (value.length >= 2 && value.startsWith("'") && value.endsWith("'")) return value.slice(1, -1)
-  if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) {
-    return value.slice(1, -1).replace(/\\([n"\\$`])/g, (_m, ch: string) => (ch === 'n' ? '\n' : ch))
+  const quote = value[0]
+  if (quote === "'" || quote === '"') {
+    let end = 1
+    while (end < value.length && value[end] !== quote) end += quote === '"' && value[end] === '\\' ? 2 : 1
+    if (end >= value.length) return undefined
+    const rest = value.slice(end + 1).trim()
+    if (rest !== '' && !rest.startsWith('#')) return undefined
+    const inner = value.slice(1, end)
+    return quote === "'" ? inner : inner.replace(/\\([n"\\$`])/g, (_m, ch: string) => (ch === 'n' ? '\n' : ch))
   }
 
   // An unquoted value ends at an inline comment that follows whitespace.
@@ -50,6 +59,12 @@ function unquote(rawValue: string): string {
 export function formatEnvValue(value: string): string {
   if (value.includes('\n')) throw new Error('A .env value cannot span lines')
   if (/^[A-Za-z0-9_./:@,+=-]*$/.test(value)) return value
+  if (value.endsWith('\\')) {
+    // Compose v2 reads a quote right after a backslash as escaped: no quoting can end such a value.
+    if (/^[^\s'"#]/.test(value) && !/\s|\$/.test(value)) return value
+    throw new Error('a .env value that ends with a backslash cannot contain spaces or $')
+  }
+
   if (!value.includes("'")) return `'${value}'`
   return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\$/g, '\\$')}"`
 }
@@ -74,13 +89,9 @@ export class EnvFile {
       if (eq <= 0) throw new EnvFileError(`line ${index + 1} is not KEY=value`, index + 1)
       const key = body.slice(0, eq).trim()
       if (!KEY_PATTERN.test(key)) throw new EnvFileError(`line ${index + 1} has an invalid key`, index + 1)
-      const valuePart = body.slice(eq + 1)
-      const quote = valuePart.trimStart()[0]
-      if ((quote === '"' || quote === "'") && !valuePart.trim().endsWith(quote)) {
-        throw new EnvFileError(`line ${index + 1} (${key}) has an unterminated quote`, index + 1)
-      }
-
-      return {kind: 'entry', key, raw, value: unquote(valuePart)}
+      const value = readValue(body.slice(eq + 1))
+      if (value === undefined) throw new EnvFileError(`line ${index + 1} (${key}) has an unterminated quote`, index + 1)
+      return {kind: 'entry', key, raw, value}
     })
     return new EnvFile(lines, trailingNewline)
   }

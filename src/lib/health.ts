@@ -19,6 +19,8 @@ export interface VersionBody {
   deployed_at?: string
 }
 
+const SCHEMA_MISMATCH_GRACE_MS = 15_000
+
 export function isHealthy(body: HealthBody | undefined): boolean {
   return body?.status === 'ok' && body.db_schema === 'ok'
 }
@@ -63,6 +65,8 @@ export interface HealthGateOptions {
   intervalMs?: number
   signal?: AbortSignal
   reporter: Reporter
+  /** How long a steady `db_schema: mismatch` is tolerated before the gate fails (default 15 s). */
+  mismatchGraceMs?: number
   /** Checks the container: exited, restarting or restarted is fatal (no point waiting out the timeout). */
   checkContainer: () => Promise<ContainerVerdict>
 }
@@ -74,15 +78,16 @@ export interface HealthGateResult {
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms)
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer)
-        reject(signal.reason instanceof Error ? signal.reason : new InterruptedError())
-      },
-      {once: true},
-    )
+    const onAbort = () => {
+      clearTimeout(timer)
+      reject(signal?.reason instanceof Error ? signal.reason : new InterruptedError())
+    }
+
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal?.addEventListener('abort', onAbort, {once: true})
   })
 }
 
@@ -95,6 +100,7 @@ export async function waitForHealthy(options: HealthGateOptions): Promise<Health
   const interval = options.intervalMs ?? 500
   let lastBody: HealthBody | undefined
   let lastReport = 0
+  let mismatchSince: number | undefined
   for (;;) {
     const verdict = await options.checkContainer()
     if (verdict.fatal) {
@@ -108,6 +114,15 @@ export async function waitForHealthy(options: HealthGateOptions): Promise<Health
     if (isHealthy(body)) return {elapsedMs: Date.now() - started, health: body as HealthBody}
     lastBody = body ?? lastBody
     const elapsed = Date.now() - started
+    // A database schema ahead of the code does not heal by waiting (CONTRACT lesson 32): fail soon.
+    mismatchSince = body?.db_schema === 'mismatch' ? (mismatchSince ?? Date.now()) : undefined
+    if (mismatchSince !== undefined && Date.now() - mismatchSince >= (options.mismatchGraceMs ?? SCHEMA_MISMATCH_GRACE_MS)) {
+      throw new UnhealthyError(`the app reports db_schema mismatch (database schema ${body?.current}, this version expects ${body?.expected})`, {
+        details: {lastHealth: body},
+        hint: 'The database schema is ahead of this version; restore the state backup taken before the newer version (agnes rollback does).',
+      })
+    }
+
     if (elapsed >= options.timeoutMs) {
       const seen = lastBody ? `status ${lastBody.status}, db_schema ${lastBody.db_schema}${lastBody.detail ? ` (${lastBody.detail})` : ''}` : 'no answer from /api/health'
       throw new UnhealthyError(`the app did not become healthy within ${Math.round(options.timeoutMs / 1000)} s (last seen: ${seen})`, {

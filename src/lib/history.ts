@@ -24,7 +24,10 @@ export interface HistoryEntry {
 
 export async function appendHistory(paths: InstancePaths, entry: HistoryEntry): Promise<void> {
   await mkdir(dirname(paths.historyFile), {recursive: true})
-  await appendFile(paths.historyFile, redact(JSON.stringify(entry)) + '\n', {mode: 0o600})
+  const existing = await readTextIfExists(paths.historyFile)
+  // After a crash mid-append the last line has no newline; start a fresh line so this entry survives.
+  const separator = existing && !existing.endsWith('\n') ? '\n' : ''
+  await appendFile(paths.historyFile, separator + redact(JSON.stringify(entry)) + '\n', {mode: 0o600})
 }
 
 /** Entries oldest first; a torn last line (a crash mid-append) is skipped. */

@@ -31,7 +31,13 @@ const CHANNELS: readonly Channel[] = ['stable', 'dev']
 
 function checkedPin(value: string): string {
   const pin = value.trim()
-  validateVersionTag(pin)
+  try {
+    validateVersionTag(pin)
+  } catch (error) {
+    if (error instanceof InvalidInputError) throw new InvalidInputError(`--pin: ${error.message}`, {hint: error.hint})
+    throw error
+  }
+
   return pin
 }
 

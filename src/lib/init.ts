@@ -112,6 +112,8 @@ function imageForCompose(settings: InitSettings, state: InstanceState | undefine
 function caddyTls(settings: InitSettings): string | undefined {
   if (settings.tls === 'acme') return `tls ${settings.acmeEmail}`
   if (settings.tls === 'internal') return 'tls internal'
+  // Compose always sets CADDY_TLS in the caddy container, so the Caddyfile's fallback never applies.
+  if (settings.tls === 'files') return 'tls /certs/fullchain.pem /certs/privkey.pem'
   return undefined
 }
 
@@ -209,23 +211,19 @@ async function planInstanceYaml(existingText: string | undefined, settings: Init
   return doc.toString()
 }
 
-function maskSecrets(text: string): string {
-  return text
-    .split('\n')
-    .map((line) => {
-      const match = /^(\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=)(.*)$/.exec(line)
-      if (match && SECRET_ENV_KEYS.includes(match[2]) && match[3] !== '') return `${match[1]}***`
-      return line
-    })
-    .join('\n')
+/** Masks the value of a secret key on a diff line (`+KEY=value`, `-KEY=value`, ` KEY=value`). */
+function maskSecretLine(line: string): string {
+  const match = /^([-+ ]\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=)(.*)$/.exec(line)
+  if (match && SECRET_ENV_KEYS.includes(match[2]) && match[3] !== '') return `${match[1]}***`
+  return line
 }
 
 async function unifiedDiff(name: string, before: string, after: string): Promise<string> {
   const {createTwoFilesPatch} = await import('diff')
-  return createTwoFilesPatch(`a/${name}`, `b/${name}`, maskSecrets(before), maskSecrets(after), '', '', {context: 2})
+  return createTwoFilesPatch(`a/${name}`, `b/${name}`, before, after, '', '', {context: 2})
     .split('\n')
     .slice(1)
-    .map((line) => line.replace(/\t$/, ''))
+    .map((line) => maskSecretLine(line.replace(/\t$/, '')))
     .join('\n')
     .trimEnd()
 }

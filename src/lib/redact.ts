@@ -14,7 +14,7 @@ export function registerSecret(value: string | undefined | null): void {
 
 export function redact(text: string): string {
   let out = text
-  for (const secret of secrets) {
+  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
     if (out.includes(secret)) out = out.split(secret).join('***')
   }
   // Bearer tokens in echoed headers, whatever their value.

@@ -77,7 +77,7 @@ export function validateHttpUrl(value: string, flag: string): string {
   }
 
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new InvalidInputError(`${flag}: "${value}" must start with https:// or http://`)
+    throw new InvalidInputError(`${flag}: the URL must start with https:// or http://`)
   }
 
   if (url.username || url.password) {

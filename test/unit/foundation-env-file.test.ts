@@ -212,7 +212,11 @@ describe('formatEnvValue', () => {
   })
 
   it('double-quotes a value with a single quote, escaping \\, " and $', () => {
-    expect(formatEnvValue(`it's "$x" \\`)).toBe(`"it's \\"\\$x\\" \\\\"`)
+    expect(formatEnvValue(`it's "$x" \\ y`)).toBe(`"it's \\"\\$x\\" \\\\ y"`)
+  })
+
+  it('refuses a value ending in a backslash that no quoting can carry', () => {
+    expect(() => formatEnvValue('a b\\')).toThrow(/backslash/)
   })
 
   it('never leaves a $ where Compose would interpolate it', () => {

@@ -40,14 +40,20 @@ export const execaRunner: CommandRunner = async (file, args, options) => {
   return {exitCode: result.exitCode ?? 1, stderr: String(result.stderr ?? ''), stdout: String(result.stdout ?? '')}
 }
 
+/** Compose 2.x and later (docker-ce ships 5.x) share the v2 behaviour; 1.x is the Python v1. */
+function isPluginEra(version: string): boolean {
+  const major = /^v?(\d+)\./.exec(version)?.[1]
+  return major !== undefined && Number(major) >= 2
+}
+
 /** Finds Docker Compose: the v2 plugin (`docker compose`) first, then the v1 binary (`docker-compose`). */
 export async function detectCompose(run: CommandRunner = execaRunner): Promise<ComposeCommand> {
   const v2 = await run('docker', ['compose', 'version', '--short'], {timeoutMs: 15_000})
-  if (v2.exitCode === 0 && /^v?2\./.test(v2.stdout.trim())) return {argv: ['docker', 'compose'], flavour: 'v2', version: v2.stdout.trim()}
+  if (v2.exitCode === 0 && isPluginEra(v2.stdout.trim())) return {argv: ['docker', 'compose'], flavour: 'v2', version: v2.stdout.trim()}
   const v1 = await run('docker-compose', ['version', '--short'], {timeoutMs: 15_000})
   if (v1.exitCode === 0 && v1.stdout.trim() !== '') {
     const version = v1.stdout.trim()
-    return {argv: ['docker-compose'], flavour: /^v?2\./.test(version) ? 'v2' : 'v1', version}
+    return {argv: ['docker-compose'], flavour: isPluginEra(version) ? 'v2' : 'v1', version}
   }
 
   throw new DockerError('Docker Compose was not found (neither `docker compose` nor `docker-compose`)', {
