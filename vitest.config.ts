@@ -9,7 +9,8 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts', 'test/commands/**/*.test.ts'],
-          testTimeout: 20_000,
+          testTimeout: 60_000,
+          sequence: {groupOrder: 0},
         },
       },
       {
@@ -17,11 +18,22 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
+          exclude: ['test/e2e/secrets-scan.test.ts'],
+          sequence: {groupOrder: 1},
           // The e2e files share one Docker engine and the local registry: run them one after another.
           fileParallelism: false,
           testTimeout: 300_000,
           hookTimeout: 600_000,
           globalSetup: ['test/e2e/global-setup.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          // Reads everything the e2e files printed, so it runs after all of them.
+          name: 'e2e-scan',
+          include: ['test/e2e/secrets-scan.test.ts'],
+          sequence: {groupOrder: 2},
         },
       },
     ],

@@ -1,3 +1,4 @@
+import {deadline} from './deadline.js'
 import {redact, registerSecret} from './redact.js'
 
 /**
@@ -44,13 +45,13 @@ export async function sendAlert(webhookUrl: string, text: string, options: Alert
     if (url.protocol !== 'https:' && url.protocol !== 'http:') return {delivered: false, error: `the alert webhook must be an http(s) URL, not ${url.protocol}`}
     // The webhook URL is itself a credential (Slack and Google Chat put the token in it).
     registerSecret(webhookUrl)
-    const timeout = AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS)
+    const limit = deadline(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, options.signal)
     try {
       const response = await fetch(url, {
         body: JSON.stringify({text: alertText(text)}),
         headers: {'content-type': 'application/json; charset=utf-8'},
         method: 'POST',
-        signal: options.signal ? AbortSignal.any([timeout, options.signal]) : timeout,
+        signal: limit.signal,
       })
       if (response.ok) {
         await response.body?.cancel()
@@ -60,9 +61,11 @@ export async function sendAlert(webhookUrl: string, text: string, options: Alert
       const body = (await response.text()).trim().slice(0, MAX_ERROR_BODY_LENGTH)
       return {delivered: false, error: redact(`HTTP ${response.status}${body ? `: ${body}` : ''}`), status: response.status}
     } catch (error) {
-      if (timeout.aborted) return {delivered: false, error: `no answer within ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`}
       if (options.signal?.aborted) return {delivered: false, error: 'aborted'}
+      if (limit.signal.aborted) return {delivered: false, error: `no answer within ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`}
       return {delivered: false, error: describeFailure(error)}
+    } finally {
+      limit.clear()
     }
   } catch (error) {
     return {delivered: false, error: describeFailure(error)}

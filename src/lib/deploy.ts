@@ -24,8 +24,9 @@ export interface DeployContext {
   baseUrl: string
 }
 
-export async function openDeployContext(dir: string, reporter: Reporter, signal?: AbortSignal, run: CommandRunner = execaRunner): Promise<DeployContext> {
-  const instance = await loadInstance(dir)
+/** Opens the engine and Compose for an instance; pass an already loaded Instance so its state stays one object. */
+export async function openDeployContext(from: string | Instance, reporter: Reporter, signal?: AbortSignal, run: CommandRunner = execaRunner): Promise<DeployContext> {
+  const instance = typeof from === 'string' ? await loadInstance(from) : from
   const engine = await DockerEngine.connect()
   const command = await detectCompose(run)
   const compose = new Compose(command, {paths: instance.paths, profiles: composeProfiles(instance.state), project: instance.state.project}, run)

@@ -1,3 +1,4 @@
+import {deadline} from './deadline.js'
 import {AgnesError, ExitCode, InterruptedError} from './errors.js'
 import {redact} from './redact.js'
 import {Reporter} from './reporter.js'
@@ -32,14 +33,16 @@ export class UnhealthyError extends AgnesError {
 }
 
 async function getJson<T>(url: string, timeoutMs: number, signal?: AbortSignal): Promise<{status: number; body: T} | undefined> {
-  const timeout = AbortSignal.timeout(timeoutMs)
+  const limit = deadline(timeoutMs, signal)
   try {
-    const response = await fetch(url, {signal: signal ? AbortSignal.any([signal, timeout]) : timeout})
+    const response = await fetch(url, {signal: limit.signal})
     const text = await response.text()
     return {body: JSON.parse(text) as T, status: response.status}
-  } catch (error) {
+  } catch {
     if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new InterruptedError()
     return undefined
+  } finally {
+    limit.clear()
   }
 }
 

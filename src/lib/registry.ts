@@ -5,6 +5,7 @@
  *
  * undici is imported inside functions so that loading this module (e.g. for `agnes --help`) costs nothing.
  */
+import {deadline} from './deadline.js'
 import {createHash} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 import {homedir} from 'node:os'
@@ -557,24 +558,26 @@ class HttpRegistryClient implements RegistryClient {
   async #sendOnce(url: URL, method: 'GET' | 'HEAD', headers: Headers, signal: AbortSignal | undefined): Promise<HttpResponse> {
     const {request} = await import('undici')
     const dispatcher = await this.#getDispatcher()
-    const deadline = AbortSignal.timeout(this.#timeoutMs)
+    const limit = deadline(this.#timeoutMs, signal)
     this.#requests++
     try {
       const response = await request(url, {
         method,
         headers: {'user-agent': USER_AGENT, ...headers},
         dispatcher,
-        signal: signal ? AbortSignal.any([signal, deadline]) : deadline,
+        signal: limit.signal,
       })
       const body = Buffer.from(await response.body.arrayBuffer())
       return {status: response.statusCode, headers: response.headers, body}
     } catch (error) {
       if (signal?.aborted) throw signal.reason
-      if (deadline.aborted) throw new AttemptFailure(`no answer within ${this.#timeoutMs} ms`)
+      if (limit.signal.aborted) throw new AttemptFailure(`no answer within ${this.#timeoutMs} ms`)
       const code = (error as {code?: unknown}).code
       if (code === 'UND_ERR_CONNECT_TIMEOUT') throw new AttemptFailure(`connect timed out after ${this.#connectTimeoutMs} ms`)
       if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') throw new AttemptFailure(`no answer within ${this.#timeoutMs} ms`)
       throw new AttemptFailure(error instanceof Error ? error.message : String(error))
+    } finally {
+      limit.clear()
     }
   }
 }

@@ -1,10 +1,10 @@
 import {spawnSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {appendFileSync, mkdirSync, readFileSync, rmSync} from 'node:fs'
+import {appendFileSync, existsSync, mkdirSync, readFileSync, rmSync} from 'node:fs'
 import {createServer} from 'node:net'
-import {join} from 'node:path'
+import {dirname, join} from 'node:path'
 
-import {CliResult, repoRoot, runAgnes} from '../helpers/run-cli.js'
+import {CliResult, repoRoot, runAgnes, transcriptFile} from '../helpers/run-cli.js'
 
 export const REGISTRY = '127.0.0.1:5000'
 export const instancesRoot = join(repoRoot, '.e2e-tmp', 'instances')
@@ -80,9 +80,28 @@ export async function newInstance(name: string, options: {repository: string; ch
   return {dir, init, name, port, project: state.project, repository: options.repository, url: `http://127.0.0.1:${port}`}
 }
 
+/** Where the secret scan finds secrets of instances whose directories are gone: "label<TAB>secret" a line. */
+export const secretsLedger = join(repoRoot, '.e2e-tmp', 'secrets-ledger.tsv')
+const SECRET_KEYS = ['JWT_SECRET_KEY', 'SESSION_SECRET', 'SCHEDULER_API_TOKEN', 'AGNES_VAULT_KEY', 'KEBOOLA_STORAGE_TOKEN']
+
+/** Hands the instance's secrets and history to the secret scan before its directory is removed. */
+function keepForSecretScan(instance: TestInstance): void {
+  mkdirSync(dirname(secretsLedger), {recursive: true})
+  const envPath = join(instance.dir, '.env')
+  if (existsSync(envPath)) {
+    const env = readEnvFile(envPath)
+    const lines = SECRET_KEYS.filter((key) => env[key]).map((key) => `${key} of ${instance.name}\t${env[key]}\n`)
+    appendFileSync(secretsLedger, lines.join(''))
+  }
+
+  const history = join(instance.dir, '.agnes', 'history.jsonl')
+  if (existsSync(history)) appendFileSync(transcriptFile, `\n# history of ${instance.name}\n${readFileSync(history, 'utf8')}`)
+}
+
 /** Stops and removes the instance's containers and volumes; nothing else on the engine is touched. */
 export function destroyInstance(instance: TestInstance | undefined): void {
   if (!instance) return
+  keepForSecretScan(instance)
   const ids = spawnSync('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${instance.project}`], {encoding: 'utf8'}).stdout.trim()
   if (ids) spawnSync('docker', ['rm', '-f', '-v', ...ids.split('\n')], {stdio: 'ignore'})
   const volumes = spawnSync('docker', ['volume', 'ls', '-q', '--filter', `label=com.docker.compose.project=${instance.project}`], {encoding: 'utf8'}).stdout.trim()

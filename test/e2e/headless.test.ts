@@ -5,7 +5,7 @@ import {dirname, join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {CliResult, repoRoot, runAgnes} from '../helpers/run-cli.js'
-import {Published, TestInstance, destroyInstance, getJson, newInstance, publishStandard, readEnvFile, singleJson} from './fixtures.js'
+import {Published, TestInstance, destroyInstance, getJson, newInstance, publishStandard, readEnvFile, secretsLedger, singleJson} from './fixtures.js'
 
 const ADMIN_PASSWORD = 'e2e-headless-admin-password-3c9b1f'
 const KEBOOLA_TOKEN = 'e2e-headless-kbc-token-8e4d27a1'
@@ -13,12 +13,11 @@ const OTHER_ADMIN_PASSWORD = 'e2e-headless-other-password-55d0'
 const KEBOOLA_URL = 'https://connection.keboola.com'
 const OTHER_KEBOOLA_URL = 'https://connection.eu-central-1.keboola.com'
 /** The secrets these tests give or the instances generate, for test/e2e/secrets-scan.test.ts (one "label<TAB>secret" a line). */
-const SECRETS_LEDGER = join(repoRoot, '.e2e-tmp', 'secrets-ledger.tsv')
 const GENERATED_KEYS = ['JWT_SECRET_KEY', 'SESSION_SECRET', 'SCHEDULER_API_TOKEN', 'AGNES_VAULT_KEY', 'KEBOOLA_STORAGE_TOKEN']
 
 function recordSecrets(entries: Array<[string, string | undefined]>): void {
-  mkdirSync(dirname(SECRETS_LEDGER), {recursive: true})
-  appendFileSync(SECRETS_LEDGER, entries.filter(([, secret]) => secret).map(([label, secret]) => `${label}\t${secret}\n`).join(''))
+  mkdirSync(dirname(secretsLedger), {recursive: true})
+  appendFileSync(secretsLedger, entries.filter(([, secret]) => secret).map(([label, secret]) => `${label}\t${secret}\n`).join(''))
 }
 
 recordSecrets([

@@ -6,10 +6,9 @@ import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 
 import {repoRoot, transcriptFile} from '../helpers/run-cli.js'
-import {instancesRoot, readEnvFile} from './fixtures.js'
+import {instancesRoot, readEnvFile, secretsLedger} from './fixtures.js'
 
 /** Written by the e2e files that give or generate secrets (e.g. headless.test.ts): "label<TAB>secret" a line. */
-const SECRETS_LEDGER = join(repoRoot, '.e2e-tmp', 'secrets-ledger.tsv')
 const GENERATED_KEYS = ['JWT_SECRET_KEY', 'SESSION_SECRET', 'SCHEDULER_API_TOKEN', 'AGNES_VAULT_KEY', 'KEBOOLA_STORAGE_TOKEN']
 const GIVEN_KEYS = ['AGNES_ADMIN_PASSWORD', 'AGNES_BOOTSTRAP_TOKEN']
 /** Shorter values could occur in normal text by chance (the CLI's redaction uses the same floor). */
@@ -42,8 +41,8 @@ function knownSecrets(): Map<string, string> {
     }
   }
 
-  if (existsSync(SECRETS_LEDGER)) {
-    for (const line of readFileSync(SECRETS_LEDGER, 'utf8').split('\n')) {
+  if (existsSync(secretsLedger)) {
+    for (const line of readFileSync(secretsLedger, 'utf8').split('\n')) {
       const tab = line.indexOf('\t')
       if (tab > 0) add(line.slice(0, tab), line.slice(tab + 1))
     }

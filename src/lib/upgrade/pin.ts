@@ -1,4 +1,4 @@
-import {openDeployContext} from '../deploy.js'
+import {DeployContext, openDeployContext} from '../deploy.js'
 import {runningAppDigest} from '../docker/socket.js'
 import {appendHistory} from '../history.js'
 import {loadInstance, writeState} from '../instance/state.js'
@@ -40,8 +40,10 @@ export async function pin(options: PinOptions): Promise<PinResult> {
   const instance = await loadInstance(options.dir)
   return withInstanceLock(instance, options.version ? 'pin' : 'unpin', async () => {
     const {paths, state} = instance
+    let ctx: DeployContext | undefined
+    const context = async () => (ctx ??= await openDeployContext(instance, options.reporter, options.signal))
     const journal = await readJournal(paths)
-    if (journal) await recoverFromJournal(await openDeployContext(options.dir, options.reporter, options.signal), journal, options)
+    if (journal) await recoverFromJournal(await context(), journal, options)
 
     const tag = options.version ?? options.channel ?? state.channel
     const registry = createRegistryClient({signal: options.signal})
@@ -82,8 +84,7 @@ export async function pin(options: PinOptions): Promise<PinResult> {
     const running = await runningAppDigest(state.project, state.repository)
     if ((running.digest ?? state.current?.digest) === digest) return settle(false)
 
-    const ctx = await openDeployContext(options.dir, options.reporter, options.signal)
-    const outcome = await switchVersion(ctx, {digest, repository: state.repository, tag}, {
+    const outcome = await switchVersion(await context(), {digest, repository: state.repository, tag}, {
       action: options.version ? 'pin' : 'unpin',
       alertWebhook: options.alertWebhook,
       allowPull: true,

@@ -62,7 +62,7 @@ export async function rollback(options: RollbackOptions): Promise<RollbackResult
   return withInstanceLock(instance, 'rollback', async () => {
     const {paths, state} = instance
     const journal = await readJournal(paths)
-    const ctx = await openDeployContext(options.dir, options.reporter, options.signal)
+    const ctx = await openDeployContext(instance, options.reporter, options.signal)
     if (journal) await recoverFromJournal(ctx, journal, options)
     const current = state.current
     if (!current) throw new NotFoundError('the instance has no recorded deployment yet', {hint: 'Run `agnes up` first.'})

@@ -113,7 +113,13 @@ async function restoreIfSchemaMoved(ctx: DeployContext, journal: Journal, seenSc
  * the schema moved, start the old digest from the local image and wait for health. The rejected digest is
  * never applied again by a cron tick.
  */
-export async function rollBack(ctx: DeployContext, journal: Journal, reason: string, options: SwitchOptions, context: {started: number; seenSchema?: number | string}): Promise<SwitchOutcome> {
+export async function rollBack(
+  ctx: DeployContext,
+  journal: Journal,
+  reason: string,
+  options: SwitchOptions,
+  context: {started: number; seenSchema?: number | string; /** false when the target was never judged (a killed run) */ reject?: boolean},
+): Promise<SwitchOutcome> {
   const {paths, state} = ctx.instance
   journal.phase = 'rolling-back'
   journal.reason = reason
@@ -121,8 +127,10 @@ export async function rollBack(ctx: DeployContext, journal: Journal, reason: str
   ctx.reporter.warn(`${describe(journal.to)} failed: ${reason}. Rolling back to ${describe(journal.from)}.`)
   let restoredBackup = false
   try {
+    ctx.reporter.progress(`Stopping ${describe(journal.to)}…`)
     await stopImageServices(ctx)
     restoredBackup = await restoreIfSchemaMoved(ctx, journal, context.seenSchema)
+    ctx.reporter.progress(`Starting ${describe(journal.from)} again…`)
     try {
       await startDigest(ctx, journal.from.repository, journal.from.digest, {healthTimeoutMs: options.healthTimeoutMs})
     } catch (error) {
@@ -141,7 +149,7 @@ export async function rollBack(ctx: DeployContext, journal: Journal, reason: str
     return {alert: alertResult, backup: journal.backup, durationMs: Date.now() - context.started, from: journal.from, outcome: 'failed', reason, restoredBackup, rollbackError: rollbackReason, to: journal.to}
   }
 
-  if (!state.rejected.includes(journal.to.digest)) state.rejected.push(journal.to.digest)
+  if (context.reject !== false && !state.rejected.includes(journal.to.digest)) state.rejected.push(journal.to.digest)
   await recordDeployment(ctx, {digest: journal.from.digest, repository: journal.from.repository, tag: journal.from.tag})
   await clearJournal(paths)
   await appendHistory(paths, {action: journal.action, durationMs: Date.now() - context.started, from: journal.from, outcome: 'rolled-back', reason, time: new Date().toISOString(), to: journal.to})

@@ -1,15 +1,16 @@
+import {deadline} from '../deadline.js'
 import {acquireLock, readLock} from '../lock.js'
-import {DeployContext, openDeployContext} from '../deploy.js'
+import {DeployContext, appContainerWatcher, openDeployContext, recordDeployment} from '../deploy.js'
 import {runningAppDigest} from '../docker/socket.js'
 import {InvalidInputError, RollbackFailedError, RolledBackError, TryLaterError} from '../errors.js'
-import {fetchHealth, isHealthy} from '../health.js'
+import {waitForHealthy} from '../health.js'
 import {appendHistory} from '../history.js'
 import {Instance, loadInstance, localBaseUrl, writeState} from '../instance/state.js'
 import {createRegistryClient} from '../registry.js'
 import {Reporter} from '../reporter.js'
 import {Channel} from '../versions.js'
 import {Journal, JournalDeployment, clearJournal, readJournal} from './journal.js'
-import {SmokeGate, SwitchOptions, SwitchOutcome, describe, rollBack, switchVersion} from './switch.js'
+import {SmokeFailedError, SmokeGate, SwitchOptions, SwitchOutcome, describe, rollBack, shortReason, switchVersion} from './switch.js'
 
 export type UpgradeOutcome = 'up-to-date' | 'upgraded' | 'pinned' | 'deferred' | 'locked' | 'rolled-back' | 'failed' | 'upgrade-available'
 
@@ -73,20 +74,27 @@ export async function recoverFromJournal(ctx: DeployContext, journal: Journal, o
   const started = Date.now()
   ctx.reporter.warn(`found the journal of an interrupted ${journal.action} (${describe(journal.from)} → ${describe(journal.to)}, ${journal.phase}); finishing it first.`)
   const switchOptions: SwitchOptions = {action: journal.action, alertWebhook: options.alertWebhook, allowPull: false, healthTimeoutMs: options.healthTimeoutMs, smoke: options.smoke}
-  if (journal.phase === 'switching') {
-    const running = await runningAppDigest(ctx.instance.state.project, journal.to.repository).catch(() => ({digest: undefined, running: false}))
-    const healthy = running.digest === journal.to.digest && isHealthy(await fetchHealth(ctx.baseUrl, ctx.signal))
-    const smoke = healthy && options.smoke ? await options.smoke(ctx) : {passed: healthy}
-    if (healthy && smoke.passed) {
-      const {recordDeployment} = await import('../deploy.js')
-      await recordDeployment(ctx, {digest: journal.to.digest, repository: journal.to.repository, tag: journal.to.tag})
+  let reason = journal.reason
+  let reject = journal.phase !== 'stopping' && journal.phase !== 'switching'
+  const running = await runningAppDigest(ctx.instance.state.project, journal.to.repository).catch(() => ({digest: undefined, running: false}))
+  if (journal.phase === 'switching' && running.digest === journal.to.digest) {
+    // The new version was started: give it the gates the killed run could not finish.
+    try {
+      await waitForHealthy({baseUrl: ctx.baseUrl, checkContainer: appContainerWatcher(ctx), reporter: ctx.reporter, signal: ctx.signal, timeoutMs: options.healthTimeoutMs})
+      const smoke = options.smoke ? await options.smoke(ctx) : {passed: true}
+      if (!smoke.passed) throw new SmokeFailedError(smoke)
+      const record = await recordDeployment(ctx, {digest: journal.to.digest, repository: journal.to.repository, tag: journal.to.tag})
       await clearJournal(ctx.instance.paths)
-      await appendHistory(ctx.instance.paths, {action: 'recover', durationMs: Date.now() - started, from: journal.from, outcome: 'upgraded', reason: 'confirmed after an interrupted run', time: new Date().toISOString(), to: journal.to})
-      return {outcome: 'upgraded', reason: 'the new version was running and healthy'}
+      await appendHistory(ctx.instance.paths, {action: 'recover', durationMs: Date.now() - started, from: journal.from, outcome: 'upgraded', reason: 'confirmed after an interrupted run', time: new Date().toISOString(), to: {...journal.to, version: record.version}})
+      return {outcome: 'upgraded', reason: 'the new version passed its gates after the interrupted run'}
+    } catch (error) {
+      if (ctx.signal?.aborted) throw error
+      reason = shortReason(error)
+      reject = true
     }
   }
 
-  const outcome = await rollBack(ctx, journal, journal.reason ?? 'the previous run was interrupted', switchOptions, {started})
+  const outcome = await rollBack(ctx, journal, reason ?? 'the previous run was interrupted before the new version started', switchOptions, {reject, started})
   await appendHistory(ctx.instance.paths, {action: 'recover', durationMs: Date.now() - started, from: journal.to, outcome: outcome.outcome, reason: 'finished an interrupted run', time: new Date().toISOString(), to: journal.from})
   if (outcome.outcome === 'failed') {
     throw new RollbackFailedError(`recovering the interrupted ${journal.action} failed: ${outcome.rollbackError}`, {
@@ -123,18 +131,21 @@ interface BusyVerdict {
 /** A sync in progress: /api/sync/status locked, or a running data-refresh job. Probes fail open. */
 async function instanceBusy(instance: Instance, signal?: AbortSignal): Promise<BusyVerdict> {
   const baseUrl = localBaseUrl(instance.env)
-  const timeout = () => (signal ? AbortSignal.any([signal, AbortSignal.timeout(5000)]) : AbortSignal.timeout(5000))
+  const first = deadline(5000, signal)
   try {
-    const response = await fetch(`${baseUrl}/api/sync/status`, {signal: timeout()})
+    const response = await fetch(`${baseUrl}/api/sync/status`, {signal: first.signal})
     if (response.ok && ((await response.json()) as {locked?: boolean}).locked === true) return {busy: true, why: 'a sync holds the sync lock'}
   } catch {
     // Fail open: an instance that cannot answer is not busy syncing.
+  } finally {
+    first.clear()
   }
 
   const token = instance.env.get('SCHEDULER_API_TOKEN')
   if (!token) return {busy: false}
+  const second = deadline(5000, signal)
   try {
-    const response = await fetch(`${baseUrl}/api/jobs?kind=data-refresh&status=running&limit=1`, {headers: {authorization: `Bearer ${token}`}, signal: timeout()})
+    const response = await fetch(`${baseUrl}/api/jobs?kind=data-refresh&status=running&limit=1`, {headers: {authorization: `Bearer ${token}`}, signal: second.signal})
     if (response.ok) {
       const body = (await response.json()) as {jobs?: unknown[]} | unknown[]
       const jobs = Array.isArray(body) ? body : (body.jobs ?? [])
@@ -142,6 +153,8 @@ async function instanceBusy(instance: Instance, signal?: AbortSignal): Promise<B
     }
   } catch {
     // Fail open, as above.
+  } finally {
+    second.clear()
   }
 
   return {busy: false}
@@ -155,7 +168,7 @@ export async function upgrade(options: UpgradeOptions): Promise<UpgradeResult> {
     const {state, paths} = instance
     const base = {check: options.check, channel: options.channel ?? state.channel, pin: state.pin}
     let ctx: DeployContext | undefined
-    const context = async () => (ctx ??= await openDeployContext(options.dir, options.reporter, options.signal))
+    const context = async () => (ctx ??= await openDeployContext(instance, options.reporter, options.signal))
 
     let recovered: UpgradeResult['recovered']
     const journal = await readJournal(paths)
