@@ -6,6 +6,7 @@ import {DockerEngine} from './docker/engine.js'
 import {AgnesError, ExitCode, InvalidInputError} from './errors.js'
 import {ContainerVerdict, HealthGateResult, fetchVersion, waitForHealthy} from './health.js'
 import {digestReference} from './image-ref.js'
+import {isVersionTag} from './versions.js'
 import {renderCompose, writeManagedFile} from './instance/managed-files.js'
 import {Deployment, Instance, InstanceState, loadInstance, localBaseUrl, writeState} from './instance/state.js'
 import {createRegistryClient, RegistryClient} from './registry.js'
@@ -175,7 +176,8 @@ export async function recordDeployment(ctx: DeployContext, deployment: Omit<Depl
     ...known,
     ...deployment,
     deployedAt: sameAsCurrent && state.current ? state.current.deployedAt : new Date().toISOString(),
-    version: version?.version ?? state.current?.version,
+    version: version?.version ?? known?.version,
+    versionTag: version?.image_tag && isVersionTag(version.image_tag) ? version.image_tag : known?.versionTag,
   }
   state.current = record
   state.knownGood = [record, ...state.knownGood.filter((known) => known.digest !== record.digest)].slice(0, KNOWN_GOOD_KEPT)

@@ -123,10 +123,12 @@ export async function getJson(url: string, init?: RequestInit): Promise<{status:
   return {body, status: response.status}
 }
 
-/** The app containers of an instance, through the compose labels (never by name). */
+/** The app containers of an instance, through the compose labels (never by name), with the image they were started from. */
 export function appContainers(project: string): Array<{id: string; image: string; state: string}> {
-  const out = spawnSync('docker', ['ps', '-a', '--filter', `label=com.docker.compose.project=${project}`, '--filter', 'label=com.docker.compose.service=app', '--format', '{{.ID}} {{.Image}} {{.State}}'], {encoding: 'utf8'}).stdout.trim()
-  return out === '' ? [] : out.split('\n').map((line) => {
+  const ids = spawnSync('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`, '--filter', 'label=com.docker.compose.service=app'], {encoding: 'utf8'}).stdout.trim()
+  if (ids === '') return []
+  const out = spawnSync('docker', ['inspect', '--format', '{{.Id}} {{.Config.Image}} {{.State.Status}}', ...ids.split('\n')], {encoding: 'utf8'}).stdout.trim()
+  return out.split('\n').map((line) => {
     const [id, image, state] = line.split(' ')
     return {id, image, state}
   })

@@ -8,9 +8,10 @@ import {Published, TestInstance, appContainers, destroyInstance, getJson, newIns
 
 type Images = typeof import('../standin/images.mjs')
 let images: Images
+type Variant = Parameters<Images['publish']>[0]['variant']
 
 /** Publishes a release and moves `stable` to it, as the publisher's CI does on every merge. */
-async function release(repository: string, tag: string, version: string, options: {variant?: string; bootSeconds?: number; schemaVersion?: number} = {}): Promise<string> {
+async function release(repository: string, tag: string, version: string, options: {variant?: Variant; bootSeconds?: number; schemaVersion?: number} = {}): Promise<string> {
   const {digest} = await images.publish({channel: 'stable', repository, tag, version, ...options})
   await images.moveTag({fromTag: tag, repository, toTag: 'stable'})
   return digest
@@ -96,10 +97,10 @@ describe('agnes upgrade follows the channel with gated, automatic rollback', () 
   })
 
   it.each([
-    ['crash', 'stable-2026.04.6', {variant: 'crash'}, []],
-    ['never-healthy', 'stable-2026.04.7', {variant: 'never-healthy'}, ['--health-timeout', '12']],
-    ['schema-mismatch', 'stable-2026.04.8', {variant: 'schema-mismatch'}, []],
-    ['failing-smoke after migrating the schema', 'stable-2026.04.10', {schemaVersion: 122, variant: 'failing-smoke'}, []],
+    ['crash', 'stable-2026.04.6', {variant: 'crash' as Variant}, []],
+    ['never-healthy', 'stable-2026.04.7', {variant: 'never-healthy' as Variant}, ['--health-timeout', '12']],
+    ['schema-mismatch', 'stable-2026.04.8', {variant: 'schema-mismatch' as Variant}, []],
+    ['failing-smoke after migrating the schema', 'stable-2026.04.10', {schemaVersion: 122, variant: 'failing-smoke' as Variant}, []],
   ])('a %s release is rolled back (exit 10), the old version serves with its data, and cron does not retry it', async (_name, tag, options, args) => {
     const before = await serving(instance)
     const digest = await release(published.repository, tag, `0.84.${tag.split('.').pop()}`, options)

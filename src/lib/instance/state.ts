@@ -15,6 +15,8 @@ export interface Deployment {
   repository: string
   tag?: string
   version?: string
+  /** The versioned tag the image reports (its baked AGNES_TAG), e.g. stable-2026.04.2 for a `stable` deploy. */
+  versionTag?: string
   deployedAt: string
   /** The /data/state backup taken when the instance last switched away from this deployment. */
   backupBeforeLeaving?: string

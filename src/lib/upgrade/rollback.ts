@@ -39,7 +39,7 @@ async function findTarget(options: RollbackOptions, current: Deployment, knownGo
     throw new NotFoundError(`"${wanted}" is neither a version tag (stable-2026.04.3) nor a digest (sha256:…)`)
   }
 
-  const known = knownGood.find((deployment) => deployment.digest === wanted || deployment.tag === wanted)
+  const known = knownGood.find((deployment) => deployment.digest === wanted || deployment.tag === wanted || deployment.versionTag === wanted)
   if (known) return {allowPull: false, target: known}
   if (isDigest(wanted)) return {allowPull: true, target: {deployedAt: '', digest: wanted, repository}}
   const registry = createRegistryClient({signal: options.signal})
