@@ -1,6 +1,7 @@
 import {DeployContext, desiredTag, ensureImage, newRegistryClient, preflight, recordDeployment, resolveTag, startDigest} from './deploy.js'
 import {digestReference} from './image-ref.js'
 import {appendHistory} from './history.js'
+import {withInstanceLock} from './instance-lock.js'
 
 export interface UpResult {
   dir: string
@@ -29,6 +30,10 @@ export function publicUrl(ctx: DeployContext): string {
  * instance this changes nothing.
  */
 export async function up(ctx: DeployContext, options: {healthTimeoutMs: number}): Promise<UpResult> {
+  return withInstanceLock(ctx.instance, 'up', () => upLocked(ctx, options))
+}
+
+async function upLocked(ctx: DeployContext, options: {healthTimeoutMs: number}): Promise<UpResult> {
   const started = Date.now()
   const {state, paths} = ctx.instance
   for (const warning of await preflight(ctx)) ctx.reporter.warn(warning)

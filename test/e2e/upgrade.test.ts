@@ -87,12 +87,13 @@ describe('agnes upgrade follows the channel with gated, automatic rollback', () 
     expect(await tableNames(instance)).toContain('kept_orders')
 
     const container = appContainers(instance.project)[0].id
-    const imagesBefore = spawnSync('docker', ['images', '-q', '--no-trunc'], {encoding: 'utf8'}).stdout
+    const localImages = () => spawnSync('docker', ['images', '--digests', '--no-trunc', '--format', '{{.ID}} {{.Digest}}', published.repository], {encoding: 'utf8'}).stdout
+    const imagesBefore = localImages()
     const again = await upgrade(instance)
     expect(again.exitCode).toBe(0)
     expect(singleJson(again).result).toMatchObject({outcome: 'up-to-date', registryRequests: 1})
     expect(appContainers(instance.project)[0].id).toBe(container)
-    expect(spawnSync('docker', ['images', '-q', '--no-trunc'], {encoding: 'utf8'}).stdout).toBe(imagesBefore)
+    expect(localImages()).toBe(imagesBefore)
     expect(again.stderr).not.toContain('Pulling')
   })
 

@@ -7,7 +7,8 @@ import {Reporter} from '../reporter.js'
 import {Channel, validateVersionTag} from '../versions.js'
 import {readJournal} from './journal.js'
 import {describe, switchVersion} from './switch.js'
-import {CommonSwitchOptions, recoverFromJournal, throwIfFailed, withInstanceLock} from './upgrade.js'
+import {CommonSwitchOptions, recoverFromJournal, throwIfFailed} from './upgrade.js'
+import {withInstanceLock} from '../instance-lock.js'
 
 export interface PinResult {
   outcome: 'pinned' | 'following'

@@ -1,5 +1,4 @@
 import {deadline} from '../deadline.js'
-import {acquireLock, readLock} from '../lock.js'
 import {DeployContext, appContainerWatcher, openDeployContext, recordDeployment} from '../deploy.js'
 import {runningAppDigest} from '../docker/socket.js'
 import {InvalidInputError, RollbackFailedError, RolledBackError, TryLaterError} from '../errors.js'
@@ -8,6 +7,7 @@ import {appendHistory} from '../history.js'
 import {Instance, loadInstance, localBaseUrl, writeState} from '../instance/state.js'
 import {createRegistryClient} from '../registry.js'
 import {Reporter} from '../reporter.js'
+import {withInstanceLock} from '../instance-lock.js'
 import {Channel} from '../versions.js'
 import {Journal, JournalDeployment, clearJournal, readJournal} from './journal.js'
 import {SmokeFailedError, SmokeGate, SwitchOptions, SwitchOutcome, describe, rollBack, shortReason, switchVersion} from './switch.js'
@@ -45,25 +45,6 @@ export interface UpgradeOptions extends CommonSwitchOptions {
   force: boolean
   check: boolean
   maxDeferMs: number
-}
-
-/** Takes the instance lock or reports `locked` (exit 75) at once, changing nothing. */
-export async function withInstanceLock<T>(instance: Instance, command: string, work: () => Promise<T>): Promise<T> {
-  const lock = await acquireLock(instance.paths.lockFile, {command})
-  if (!lock) {
-    const holder = await readLock(instance.paths.lockFile)
-    const who = holder ? `pid ${holder.pid} (${holder.command}) since ${holder.startedAt}` : 'another agnes run'
-    throw new TryLaterError('E_LOCKED', `the instance is locked by ${who}`, {
-      hint: 'Another agnes run is changing this instance; try again when it ends.',
-      result: {message: `locked by ${who}`, outcome: 'locked'},
-    })
-  }
-
-  try {
-    return await work()
-  } finally {
-    await lock.release()
-  }
 }
 
 /**
