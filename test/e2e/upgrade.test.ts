@@ -87,7 +87,7 @@ describe('agnes upgrade follows the channel with gated, automatic rollback', () 
     expect(await tableNames(instance)).toContain('kept_orders')
 
     const container = appContainers(instance.project)[0].id
-    const localImages = () => spawnSync('docker', ['images', '--digests', '--no-trunc', '--format', '{{.ID}} {{.Digest}}', published.repository], {encoding: 'utf8'}).stdout
+    const localImages = () => spawnSync('docker', ['images', '--digests', '--no-trunc', '--format', '{{.ID}} {{.Digest}}', published.repository], {encoding: 'utf8'}).stdout.split('\n').sort().join('\n')
     const imagesBefore = localImages()
     const again = await upgrade(instance)
     expect(again.exitCode).toBe(0)
