@@ -249,6 +249,28 @@ describe('cron safety', () => {
     expect(state(instance).deferredSince).toBeUndefined()
     expect(await serving(instance)).toEqual({healthy: true, version: '0.84.7'})
   })
+  it('Ctrl-C during the switch puts the old version back and exits 130', async () => {
+    const digest = await release(published.repository, 'stable-2026.04.8', '0.84.8', {bootSeconds: 6})
+    const journalPath = join(instance.dir, '.agnes', 'journal.json')
+    const interrupted = await runAgnes(['upgrade', '--json', '--dir', instance.dir, '--smoke-settle', '0'], {
+      onSpawn(child) {
+        const timer = setInterval(() => {
+          if (existsSync(journalPath) && readFileSync(journalPath, 'utf8').includes('"switching"')) {
+            clearInterval(timer)
+            setTimeout(() => child.kill('SIGINT'), 500)
+          }
+        }, 50)
+        child.on('exit', () => clearInterval(timer))
+      },
+    })
+    expect(interrupted.exitCode, interrupted.stderr).toBe(130)
+    expect(singleJson(interrupted).error.code).toBe('E_INTERRUPTED')
+    expect(existsSync(journalPath)).toBe(false)
+    expect(await serving(instance)).toEqual({healthy: true, version: '0.84.7'})
+    // An interrupted release was never judged, so the next run tries it again.
+    expect(state(instance).rejected).not.toContain(digest)
+    expect(await tableNames(instance)).toContain('kept_customers')
+  })
 })
 
 describe('pin, unpin and rollback', () => {

@@ -3,7 +3,7 @@ import {hostname} from 'node:os'
 import {sendAlert} from '../alert.js'
 import {backupState, pruneBackups, restoreState} from '../backup.js'
 import {APP_SERVICE, DeployContext, ensureImage, recordDeployment, startDigest} from '../deploy.js'
-import {AgnesError, NotFoundError} from '../errors.js'
+import {AgnesError, InterruptedError, NotFoundError} from '../errors.js'
 import {HealthBody, UnhealthyError, fetchHealth} from '../health.js'
 import {appendHistory} from '../history.js'
 import {digestReference} from '../image-ref.js'
@@ -222,8 +222,20 @@ export async function switchVersion(ctx: DeployContext, target: JournalDeploymen
       if (!verdict.passed) throw new SmokeFailedError(verdict)
     }
   } catch (error) {
-    if (ctx.signal?.aborted) throw error
-    return rollBack(ctx, journal, shortReason(error), options, {seenSchema: seenSchema ?? schemaOf(lastSeenHealth(error)), started})
+    if (!ctx.signal?.aborted) {
+      return rollBack(ctx, journal, shortReason(error), options, {seenSchema: seenSchema ?? schemaOf(lastSeenHealth(error)), started})
+    }
+
+    // Interrupted (Ctrl-C, SIGTERM) mid-switch: put the old version back before exiting, without the aborted
+    // signal; a second signal still stops agnes at once and the journal lets the next run finish.
+    ctx.reporter.warn('interrupted during the switch; switching back first.')
+    const outcome = await rollBack({...ctx, signal: undefined}, journal, 'interrupted', options, {reject: false, seenSchema, started})
+    throw new InterruptedError(
+      outcome.outcome === 'rolled-back'
+        ? `interrupted; ${describe(from)} is running again`
+        : `interrupted, and switching back to ${describe(from)} failed: ${outcome.rollbackError}`,
+      {result: {from, outcome: outcome.outcome, to: target}},
+    )
   }
 
   const record = await recordDeployment(ctx, {digest: target.digest, repository: target.repository, tag: target.tag})
