@@ -79,12 +79,15 @@ export abstract class AgnesCommand<T extends typeof Command> extends Command {
 
   public async init(): Promise<void> {
     await super.init()
+    // Every error of flag parsing is a usage error (exit 2); oclif throws plain CLIErrors for some of them.
     const {args, flags} = await this.parse({
       args: this.ctor.args,
       baseFlags: (super.ctor as typeof AgnesCommand).baseFlags,
       enableJsonFlag: this.ctor.enableJsonFlag,
       flags: this.ctor.flags,
       strict: this.ctor.strict,
+    }).catch((error: Error) => {
+      throw new UsageError(error.message.replace(/\s+/g, ' ').trim(), {hint: `See: agnes ${this.id ?? ''} --help`.replace(/\s+--help/, ' --help')})
     })
     this.flags = flags as AgnesFlags<T>
     this.args = args as AgnesArgs<T>

@@ -28,8 +28,8 @@ export interface RollbackResult {
   message: string
 }
 
-async function findTarget(options: RollbackOptions, current: Deployment, knownGood: Deployment[], repository: string): Promise<{target: Deployment; allowPull: boolean}> {
-  const earlier = knownGood.filter((deployment) => deployment.digest !== current.digest)
+async function findTarget(options: RollbackOptions, current: Deployment, knownGood: Deployment[], rejected: string[], repository: string): Promise<{target: Deployment; allowPull: boolean}> {
+  const earlier = knownGood.filter((deployment) => deployment.digest !== current.digest && !rejected.includes(deployment.digest))
   if (!options.to) {
     if (earlier.length === 0) throw new NotFoundError('there is no earlier known-good deployment to roll back to', {hint: 'See `agnes history`; `agnes pin <version>` switches to any published version.'})
     return {allowPull: false, target: earlier[0]}
@@ -67,7 +67,7 @@ export async function rollback(options: RollbackOptions): Promise<RollbackResult
     if (journal) await recoverFromJournal(ctx, journal, options)
     const current = state.current
     if (!current) throw new NotFoundError('the instance has no recorded deployment yet', {hint: 'Run `agnes up` first.'})
-    const {allowPull, target} = await findTarget(options, current, state.knownGood, state.repository)
+    const {allowPull, target} = await findTarget(options, current, state.knownGood, state.rejected, state.repository)
     const local = Boolean(await ctx.engine.imageId(digestReference(target.repository, target.digest)))
     const outcome = await switchVersion(ctx, {digest: target.digest, repository: target.repository, tag: target.tag, version: target.version}, {
       action: 'rollback',

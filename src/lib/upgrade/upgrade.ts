@@ -1,7 +1,7 @@
 import {deadline} from '../deadline.js'
 import {DeployContext, appContainerWatcher, openDeployContext, recordDeployment} from '../deploy.js'
 import {runningAppDigest} from '../docker/socket.js'
-import {InvalidInputError, RollbackFailedError, RolledBackError, TryLaterError} from '../errors.js'
+import {RollbackFailedError, RolledBackError, TryLaterError} from '../errors.js'
 import {waitForHealthy} from '../health.js'
 import {appendHistory} from '../history.js'
 import {Instance, loadInstance, localBaseUrl, writeState} from '../instance/state.js'
@@ -155,12 +155,8 @@ export async function upgrade(options: UpgradeOptions): Promise<UpgradeResult> {
     const journal = await readJournal(paths)
     if (journal && !options.check) recovered = await recoverFromJournal(await context(), journal, options)
 
-    if (state.pin && !options.channel) {
+    if (state.pin) {
       return {...base, durationMs: Date.now() - started, message: `pinned to ${state.pin}; nothing to do. Run \`agnes pin --channel ${state.channel}\` to follow the channel again.`, outcome: 'pinned', recovered}
-    }
-
-    if (options.channel && state.pin) {
-      throw new InvalidInputError(`the instance is pinned to ${state.pin}; upgrade does not move a pin`, {hint: `Run \`agnes pin --channel ${options.channel}\` to unpin and follow the channel.`})
     }
 
     const channel = options.channel ?? state.channel
