@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a Debian 12 machine (run as root): a Docker engine, Docker Compose v1
-# and a registry, then starts the engine and a local registry on 127.0.0.1:5000. Safe to run again.
+# (Debian's docker-compose) and v2 (the CLI plugin, see install-compose-v2.sh) and a registry, then starts the
+# engine and a local registry on 127.0.0.1:5000. Safe to run again.
 set -euo pipefail
 
 missing=()
@@ -14,4 +15,5 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+bash "$(dirname "$0")/install-compose-v2.sh"
 bash "$(dirname "$0")/../test/infra/start-docker.sh"

@@ -126,6 +126,10 @@ describe('init, up and status against a real Docker engine', () => {
     expect(up.exitCode, up.stderr).toBe(0)
     expect(result.result).toMatchObject({changed: true, digest: published.digests.stable, tag: 'stable', version: '0.84.2'})
     expect(result.result.url).toBe(instance.url)
+    // npm test runs this suite once per Compose flavour (AGNES_COMPOSE): prove the flavour asked for is the one used.
+    const flavour = process.env.AGNES_COMPOSE
+    if (flavour === 'v2') expect(result.result.compose).toMatch(/^docker compose 2\./)
+    if (flavour === 'v1') expect(result.result.compose).toMatch(/^docker-compose 1\./)
 
     const health = await getJson(`${instance.url}/api/health`)
     expect(health.body).toMatchObject({db_schema: 'ok', status: 'ok'})

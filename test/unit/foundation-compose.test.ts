@@ -3,7 +3,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {type CommandResult, type CommandRunner, Compose, type ComposeCommand, detectCompose, projectArgs} from '../../src/lib/docker/compose.js'
+import {type CommandResult, type CommandRunner, Compose, type ComposeCommand, composePreference, detectCompose, projectArgs} from '../../src/lib/docker/compose.js'
 import {DockerError} from '../../src/lib/errors.js'
 import {type InstancePaths, instancePaths} from '../../src/lib/instance/paths.js'
 import {clearSecrets, registerSecret} from '../../src/lib/redact.js'
@@ -49,26 +49,26 @@ afterEach(() => {
 describe('detectCompose', () => {
   it('picks the v2 plugin when `docker compose version --short` prints 2.x', async () => {
     const {calls, run} = fakeRunner((file) => (file === 'docker' ? {stdout: '2.29.7\n'} : 'ENOENT'))
-    expect(await detectCompose(run)).toEqual({argv: ['docker', 'compose'], flavour: 'v2', version: '2.29.7'})
+    expect(await detectCompose(run, 'auto')).toEqual({argv: ['docker', 'compose'], flavour: 'v2', version: '2.29.7'})
     expect(calls).toHaveLength(1)
     expect(calls[0]).toMatchObject({args: ['compose', 'version', '--short'], file: 'docker'})
   })
 
   it('accepts a v-prefixed version', async () => {
     const {run} = fakeRunner((file) => (file === 'docker' ? {stdout: 'v2.40.3'} : 'ENOENT'))
-    expect(await detectCompose(run)).toMatchObject({argv: ['docker', 'compose'], flavour: 'v2', version: 'v2.40.3'})
+    expect(await detectCompose(run, 'auto')).toMatchObject({argv: ['docker', 'compose'], flavour: 'v2', version: 'v2.40.3'})
   })
 
   it('picks the plugin for Compose v5, the current release line after 2.x', async () => {
     const {run} = fakeRunner((file) => (file === 'docker' ? {stdout: '5.0.2\n'} : 'ENOENT'))
-    expect(await detectCompose(run)).toEqual({argv: ['docker', 'compose'], flavour: 'v2', version: '5.0.2'})
+    expect(await detectCompose(run, 'auto')).toEqual({argv: ['docker', 'compose'], flavour: 'v2', version: '5.0.2'})
   })
 
   it('falls back to docker-compose (v1) when the plugin is missing', async () => {
     const {calls, run} = fakeRunner((file) =>
       file === 'docker' ? {exitCode: 1, stderr: "docker: 'compose' is not a docker command."} : {stdout: '1.29.2\n'},
     )
-    expect(await detectCompose(run)).toEqual({argv: ['docker-compose'], flavour: 'v1', version: '1.29.2'})
+    expect(await detectCompose(run, 'auto')).toEqual({argv: ['docker-compose'], flavour: 'v1', version: '1.29.2'})
     expect(calls.map((call) => [call.file, ...call.args])).toEqual([
       ['docker', 'compose', 'version', '--short'],
       ['docker-compose', 'version', '--short'],
@@ -77,22 +77,22 @@ describe('detectCompose', () => {
 
   it('falls back to docker-compose when the docker CLI itself is missing', async () => {
     const {run} = fakeRunner((file) => (file === 'docker' ? 'ENOENT' : {stdout: '1.29.2'}))
-    expect(await detectCompose(run)).toMatchObject({argv: ['docker-compose'], flavour: 'v1'})
+    expect(await detectCompose(run, 'auto')).toMatchObject({argv: ['docker-compose'], flavour: 'v1'})
   })
 
   it('does not take a docker that answers exit 0 without a 2.x version for the plugin', async () => {
     const {run} = fakeRunner((file) => (file === 'docker' ? {stdout: 'Usage:  docker [OPTIONS] COMMAND'} : {stdout: '1.29.2'}))
-    expect(await detectCompose(run)).toMatchObject({argv: ['docker-compose'], flavour: 'v1'})
+    expect(await detectCompose(run, 'auto')).toMatchObject({argv: ['docker-compose'], flavour: 'v1'})
   })
 
   it('treats a standalone docker-compose binary of version 2 as v2 syntax', async () => {
     const {run} = fakeRunner((file) => (file === 'docker' ? {exitCode: 1} : {stdout: '2.20.2'}))
-    expect(await detectCompose(run)).toEqual({argv: ['docker-compose'], flavour: 'v2', version: '2.20.2'})
+    expect(await detectCompose(run, 'auto')).toEqual({argv: ['docker-compose'], flavour: 'v2', version: '2.20.2'})
   })
 
   it('throws DockerError (exit 9) with an install hint when neither exists', async () => {
     const {run} = fakeRunner(() => 'ENOENT')
-    const error = await detectCompose(run).catch((error_: unknown) => error_)
+    const error = await detectCompose(run, 'auto').catch((error_: unknown) => error_)
     expect(error).toBeInstanceOf(DockerError)
     expect((error as DockerError).exitCode).toBe(9)
     expect((error as DockerError).message).toMatch(/docker compose.*docker-compose/)
@@ -101,7 +101,37 @@ describe('detectCompose', () => {
 
   it('throws when docker-compose exists but prints nothing', async () => {
     const {run} = fakeRunner((file) => (file === 'docker' ? 'ENOENT' : {stdout: '  \n'}))
-    await expect(detectCompose(run)).rejects.toBeInstanceOf(DockerError)
+    await expect(detectCompose(run, 'auto')).rejects.toBeInstanceOf(DockerError)
+  })
+})
+
+describe('AGNES_COMPOSE', () => {
+  const both = () => fakeRunner((file) => (file === 'docker' ? {stdout: '2.26.1\n'} : {stdout: '1.29.2\n'}))
+
+  it('v1 takes docker-compose 1.x even when the v2 plugin is installed', async () => {
+    const {calls, run} = both()
+    expect(await detectCompose(run, composePreference('v1'))).toEqual({argv: ['docker-compose'], flavour: 'v1', version: '1.29.2'})
+    expect(calls.map((call) => call.file)).toEqual(['docker-compose'])
+  })
+
+  it('v2 takes the plugin', async () => {
+    const {run} = both()
+    expect(await detectCompose(run, composePreference('V2'))).toEqual({argv: ['docker', 'compose'], flavour: 'v2', version: '2.26.1'})
+  })
+
+  it('a forced flavour that is missing is a Docker error naming AGNES_COMPOSE', async () => {
+    const {run} = fakeRunner((file) => (file === 'docker' ? {exitCode: 1} : {stdout: '1.29.2'}))
+    const error = await detectCompose(run, 'v2').catch((error_: unknown) => error_)
+    expect(error).toBeInstanceOf(DockerError)
+    expect((error as DockerError).message).toMatch(/AGNES_COMPOSE=v2/)
+    const noV1 = fakeRunner((file) => (file === 'docker' ? {stdout: '2.26.1'} : {stdout: '2.20.2'}))
+    await expect(detectCompose(noV1.run, 'v1')).rejects.toThrow(/AGNES_COMPOSE=v1/)
+  })
+
+  it('unset or auto means v2 first; anything else is invalid input (exit 3)', () => {
+    expect(composePreference(undefined)).toBe('auto')
+    expect(composePreference(' auto ')).toBe('auto')
+    expect(() => composePreference('v3')).toThrow(expect.objectContaining({exitCode: 3, message: expect.stringMatching(/AGNES_COMPOSE must be v1, v2 or auto/)}))
   })
 })
 

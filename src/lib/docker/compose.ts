@@ -1,6 +1,6 @@
 import {existsSync} from 'node:fs'
 
-import {DockerError, InterruptedError} from '../errors.js'
+import {DockerError, InterruptedError, InvalidInputError} from '../errors.js'
 import {InstancePaths} from '../instance/paths.js'
 import {redact} from '../redact.js'
 
@@ -46,16 +46,46 @@ function isPluginEra(version: string): boolean {
   return major !== undefined && Number(major) >= 2
 }
 
-/** Finds Docker Compose: the v2 plugin (`docker compose`) first, then the v1 binary (`docker-compose`). */
-export async function detectCompose(run: CommandRunner = execaRunner): Promise<ComposeCommand> {
+export type ComposePreference = ComposeFlavour | 'auto'
+
+/** AGNES_COMPOSE=v1|v2 forces one flavour on a host that has both; unset or `auto` looks for v2 first. */
+export function composePreference(value: string | undefined): ComposePreference {
+  const wanted = (value ?? '').trim().toLowerCase()
+  if (wanted === '' || wanted === 'auto') return 'auto'
+  if (wanted === 'v1' || wanted === 'v2') return wanted
+  throw new InvalidInputError(`AGNES_COMPOSE must be v1, v2 or auto (it is "${value}")`, {
+    hint: 'Unset it to use Compose v2 when it is installed and v1 otherwise.',
+  })
+}
+
+async function composeV2(run: CommandRunner): Promise<ComposeCommand | undefined> {
   const v2 = await run('docker', ['compose', 'version', '--short'], {timeoutMs: 15_000})
-  if (v2.exitCode === 0 && isPluginEra(v2.stdout.trim())) return {argv: ['docker', 'compose'], flavour: 'v2', version: v2.stdout.trim()}
+  const version = v2.stdout.trim()
+  return v2.exitCode === 0 && isPluginEra(version) ? {argv: ['docker', 'compose'], flavour: 'v2', version} : undefined
+}
+
+async function composeStandalone(run: CommandRunner): Promise<ComposeCommand | undefined> {
   const v1 = await run('docker-compose', ['version', '--short'], {timeoutMs: 15_000})
-  if (v1.exitCode === 0 && v1.stdout.trim() !== '') {
-    const version = v1.stdout.trim()
-    return {argv: ['docker-compose'], flavour: isPluginEra(version) ? 'v2' : 'v1', version}
+  const version = v1.stdout.trim()
+  return v1.exitCode === 0 && version !== '' ? {argv: ['docker-compose'], flavour: isPluginEra(version) ? 'v2' : 'v1', version} : undefined
+}
+
+/** Finds Docker Compose: the v2 plugin (`docker compose`) first, then the standalone binary (`docker-compose`). */
+export async function detectCompose(run: CommandRunner = execaRunner, preference: ComposePreference = composePreference(process.env.AGNES_COMPOSE)): Promise<ComposeCommand> {
+  if (preference === 'v2') {
+    const found = (await composeV2(run)) ?? (await composeStandalone(run))
+    if (found?.flavour === 'v2') return found
+    throw new DockerError('AGNES_COMPOSE=v2, but Docker Compose v2 was not found', {hint: 'Install the Compose plugin (docker-compose-plugin), or unset AGNES_COMPOSE.'})
   }
 
+  if (preference === 'v1') {
+    const found = await composeStandalone(run)
+    if (found?.flavour === 'v1') return found
+    throw new DockerError('AGNES_COMPOSE=v1, but the Compose v1 binary `docker-compose` (1.x) was not found', {hint: 'Install the docker-compose package, or unset AGNES_COMPOSE.'})
+  }
+
+  const found = (await composeV2(run)) ?? (await composeStandalone(run))
+  if (found) return found
   throw new DockerError('Docker Compose was not found (neither `docker compose` nor `docker-compose`)', {
     hint: 'Install the Compose plugin (docker-compose-plugin) or the docker-compose package.',
   })
