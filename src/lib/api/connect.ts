@@ -80,7 +80,7 @@ function explicitTokenGiven(options: ConnectOptions, env: NodeJS.ProcessEnv): bo
 }
 
 /** No credential travels unencrypted over a network: plain http only to this host's loopback. */
-export function assertSafeForCredentials(baseUrl: string, what: string): void {
+function assertSafeForCredentials(baseUrl: string, what: string): void {
   const url = new URL(baseUrl)
   if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
     throw new InvalidInputError(`refusing to send ${what} over plain HTTP to ${url.host}`, {
