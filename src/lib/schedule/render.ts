@@ -157,7 +157,7 @@ export function renderTimer(spec: ScheduleSpec): string {
 }
 
 function cronFields(every: Interval): string {
-  if (every.unit === 'h') return every.count === 24 ? '0 0 * * *' : `0 */${every.count} * * *`
+  if (every.unit === 'h') return every.count === 1 ? '0 * * * *' : every.count === 24 ? '0 0 * * *' : `0 */${every.count} * * *`
   return every.count === 1 ? '* * * * *' : `*/${every.count} * * * *`
 }
 
