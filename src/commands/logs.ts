@@ -10,9 +10,9 @@ interface LogsOutput extends LogsResult {
 }
 
 export default class Logs extends AgnesCommand<typeof Logs> {
-  static description = `Show the logs of this instance's services, through Docker Compose with the instance's project name, with this instance's secrets masked as ***.
+  static description = `Show the logs of this instance's services, with its secrets masked.
 
-Lines a container wrote to stderr go to stderr (Compose v2 keeps them apart). --follow streams line by line until Ctrl-C, which ends it with exit 130 like any interruption. --since needs Compose v2 (Compose v1's logs has no such option).`
+Runs Docker Compose (v2 or v1, as the other commands do) with the instance's project name, so it shows this instance and no other; every value of the instance's secrets is shown as ***. Lines a container wrote to stderr go to stderr (Compose v2 keeps them apart). --follow streams line by line until Ctrl-C, which ends it with exit 130 like any interruption. --since needs Compose v2 (Compose v1's logs has no such option).`
 
   static examples = [
     '<%= config.bin %> logs app --tail 100',

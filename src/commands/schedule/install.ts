@@ -5,9 +5,9 @@ import type {InstallResult} from '../../lib/schedule/schedule.js'
 import {scheduleFlags} from '../../schedule-flags.js'
 
 export default class ScheduleInstall extends AgnesCommand<typeof ScheduleInstall> {
-  static description = `Run \`agnes upgrade\` for this instance on a schedule: a systemd service and timer when systemd is the init system, an /etc/cron.d file otherwise.
+  static description = `Run \`agnes upgrade\` for this instance on a schedule.
 
-The files are named after the instance's Compose project, so each instance on a host has its own schedule. The service treats exit 75 (locked, deferred) as success. No secret is written: the service reads AGNES_ALERT_WEBHOOK from the optional 0600 file /etc/agnes/<project>.env, and --alert-webhook-file names a 0600 file holding the webhook URL for either init system. Running it again updates the files; a file at one of its paths that agnes did not write is never replaced (exit 7).`
+Writes a systemd service and timer when systemd is the init system (/run/systemd/system exists) and enables the timer, or an /etc/cron.d file otherwise. The files are named after the instance's Compose project, so each instance on a host has its own schedule. The service treats exit 75 (locked, deferred) as success. No secret is written: the service reads AGNES_ALERT_WEBHOOK from the optional 0600 file /etc/agnes/<project>.env, and --alert-webhook-file names a 0600 file holding the webhook URL for either init system. Running it again updates the files; a file at one of its paths that agnes did not write is never replaced (exit 7).`
 
   static examples = [
     '<%= config.bin %> schedule install --dir /opt/agnes',
