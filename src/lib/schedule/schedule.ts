@@ -1,6 +1,6 @@
 import {existsSync} from 'node:fs'
 import {access, constants, readFile, realpath, rm, stat} from 'node:fs/promises'
-import {join, resolve} from 'node:path'
+import {dirname, join, resolve} from 'node:path'
 
 import {CommandRunner, execaRunner} from '../docker/compose.js'
 import {ConflictError, InvalidInputError} from '../errors.js'
@@ -178,6 +178,17 @@ async function assertPrivateFile(path: string, what: string): Promise<void> {
   }
 }
 
+/** The nearest existing directory above a path must be writable; else the plan stops before it changes anything. */
+async function assertWritable(path: string): Promise<void> {
+  let dir = dirname(path)
+  while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir)
+  try {
+    await access(dir, constants.W_OK)
+  } catch {
+    throw new InvalidInputError(`cannot write ${path}: ${dir} is not writable for this user`, {hint: 'Run it as root (sudo agnes schedule …), or pass --root with a directory you can write.'})
+  }
+}
+
 export async function installSchedule(options: InstallOptions): Promise<InstallResult> {
   const {paths, state} = await loadInstance(options.dir)
   const project = state.project
@@ -214,6 +225,7 @@ export async function installSchedule(options: InstallOptions): Promise<InstallR
   }
 
   const otherSystem: InitSystem = initSystem === 'cron' ? 'systemd' : 'cron'
+  for (const path of [...planned.map((file) => file.path), ...(await survey(otherSystem, options.root, project)).ours.map((file) => file.path)]) await assertWritable(path)
   const removed = await removeOwnFiles(options, otherSystem, project)
 
   const files: InstallResult['files'] = []
@@ -263,6 +275,7 @@ export async function installSchedule(options: InstallOptions): Promise<InstallR
 async function removeOwnFiles(context: ScheduleContext, initSystem: InitSystem, project: string): Promise<string[]> {
   const {ours} = await survey(initSystem, context.root, project)
   if (ours.length === 0) return []
+  for (const file of ours) await assertWritable(file.path)
   const names = scheduleNames(project)
   const live = context.root === '/'
   if (initSystem === 'systemd' && ours.some((file) => file.path.endsWith('.timer'))) {
