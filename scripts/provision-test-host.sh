@@ -8,6 +8,8 @@ missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+# systemd-analyze and systemctl: the schedule tests verify the units they write and enable them offline.
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "Installing ${missing[*]}…" >&2
   export DEBIAN_FRONTEND=noninteractive
