@@ -229,10 +229,11 @@ function authKeyHost(key: string): string {
   return key.replace(/^https?:\/\//i, '').split('/')[0]!.toLowerCase()
 }
 
+const DOCKER_HUB_HOSTS = ['index.docker.io', 'docker.io', 'registry-1.docker.io']
+
 function registryAuthHosts(registry: string): string[] {
   const host = registry.toLowerCase()
-  const dockerHub = ['index.docker.io', 'docker.io', 'registry-1.docker.io']
-  return dockerHub.includes(host) ? dockerHub : [host]
+  return DOCKER_HUB_HOSTS.includes(host) ? DOCKER_HUB_HOSTS : [host]
 }
 
 /**
@@ -282,6 +283,31 @@ async function loadDockerConfig(path: string): Promise<DockerConfig> {
   return usesHelpers && auths.size === 0
     ? {path, auths, problem: `${path} keeps logins in a credential helper, which agnes does not read`}
     : {path, auths}
+}
+
+export interface PullAuth {
+  username: string
+  password: string
+  serveraddress: string
+}
+
+/**
+ * The Docker-config login for a registry, as the engine's image pull takes it (X-Registry-Auth): the same
+ * logins the registry API client uses, so a private image that resolves also pulls.
+ */
+export async function registryPullAuth(registry: string, options: {dockerConfigPath?: string; env?: NodeJS.ProcessEnv} = {}): Promise<PullAuth | undefined> {
+  const config = await loadDockerConfig(options.dockerConfigPath ?? dockerConfigPathFrom(options.env ?? process.env))
+  for (const host of registryAuthHosts(registry)) {
+    const basic = config.auths.get(host)
+    if (!basic) continue
+    const decoded = Buffer.from(basic, 'base64').toString('utf8')
+    const colon = decoded.indexOf(':')
+    // Docker Hub's logins are filed under its v1 index address, which the engine expects back.
+    const serveraddress = DOCKER_HUB_HOSTS.includes(host) ? 'https://index.docker.io/v1/' : host
+    return {password: decoded.slice(colon + 1), serveraddress, username: decoded.slice(0, colon)}
+  }
+
+  return undefined
 }
 
 class HttpRegistryClient implements RegistryClient {
