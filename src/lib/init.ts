@@ -1,5 +1,5 @@
 import {access, chmod, constants, mkdir, rmdir, stat} from 'node:fs/promises'
-import {join, resolve} from 'node:path'
+import {dirname, join, resolve} from 'node:path'
 
 import {EnvFile} from './env-file.js'
 import {InvalidInputError, TryLaterError} from './errors.js'
@@ -133,13 +133,14 @@ async function pathExists(path: string): Promise<boolean> {
 
 /**
  * Runs init's work under the instance lock, so init never writes while an upgrade (or another init) runs.
- * The directory and `.agnes/` are created for the lock; when the work fails they are removed again if
- * they were new and are still empty, so a refused init leaves nothing behind.
+ * The directory and `.agnes/` are created for the lock; when the work fails, the directories that were
+ * new are removed again if they are still empty, so a refused init leaves nothing behind.
  */
 export async function withInitLock<T>(dir: string, work: () => Promise<T>): Promise<T> {
   const paths = instancePaths(dir)
-  const newDir = !(await pathExists(paths.dir))
-  const newAgnesDir = !(await pathExists(paths.agnesDir))
+  // Deepest first: the directories that do not exist yet and are about to be created.
+  const created: string[] = []
+  for (let path = paths.agnesDir; !(await pathExists(path)) && path !== dirname(path); path = dirname(path)) created.push(path)
   await checkDirectoryWritable(paths.dir)
   const lock = await acquireLock(paths.lockFile, {command: 'init'})
   if (!lock) {
@@ -154,8 +155,7 @@ export async function withInitLock<T>(dir: string, work: () => Promise<T>): Prom
   } catch (error) {
     await lock.release()
     // rmdir removes only empty directories: anything a person or an earlier run put there stays.
-    if (newAgnesDir) await rmdir(paths.agnesDir).catch(() => undefined)
-    if (newDir) await rmdir(paths.dir).catch(() => undefined)
+    for (const path of created) await rmdir(path).catch(() => undefined)
     throw error
   }
 
