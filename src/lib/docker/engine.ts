@@ -4,7 +4,7 @@ import {AgnesError, DockerError, ExitCode, NotFoundError, UnreachableError} from
 import {parseReference} from '../image-ref.js'
 import {registryPullAuth} from '../registry.js'
 import {Reporter} from '../reporter.js'
-import {EngineEndpoint, engineEndpoint, engineFailure, engineTransport} from './endpoint.js'
+import {engineEndpoint, engineFailure, engineTransport} from './endpoint.js'
 
 export interface ProjectContainer {
   id: string
@@ -38,10 +38,7 @@ export interface ComposeResource {
 
 /** A thin, lazily loaded wrapper around the Docker engine API; every failure becomes a typed error. */
 export class DockerEngine {
-  private constructor(
-    readonly api: Dockerode,
-    readonly endpoint: EngineEndpoint,
-  ) {}
+  private constructor(readonly api: Dockerode) {}
 
   /** Connects as DOCKER_HOST says (unix socket, tcp, TLS or ssh) and checks the engine answers. */
   static async connect(options: {timeoutMs?: number} = {}): Promise<DockerEngine> {
@@ -54,7 +51,7 @@ export class DockerEngine {
       ...(endpoint.kind === 'unix' ? {} : {protocol: secure ? 'https' : 'http'}),
       ...(options.timeoutMs ? {timeout: options.timeoutMs} : {}),
     })
-    const engine = new DockerEngine(api, endpoint)
+    const engine = new DockerEngine(api)
     try {
       await engine.api.ping()
     } catch (error) {
@@ -134,14 +131,14 @@ export class DockerEngine {
   /** The containers and volumes that carry a Compose project label: of one project, or of every project. */
   async composeResources(project?: string): Promise<ComposeResource[]> {
     const filters = {label: [project === undefined ? 'com.docker.compose.project' : `com.docker.compose.project=${project}`]}
-    let containers: Dockerode.ContainerInfo[]
-    let volumes: Dockerode.VolumeInspectInfo[]
+    let listed: [Dockerode.ContainerInfo[], {Volumes?: Dockerode.VolumeInspectInfo[]}]
     try {
-      ;[containers, {Volumes: volumes}] = await Promise.all([this.api.listContainers({all: true, filters}), this.api.listVolumes({filters})])
+      listed = await Promise.all([this.api.listContainers({all: true, filters}), this.api.listVolumes({filters})])
     } catch (error) {
       throw new DockerError(`cannot list the Compose projects on the engine: ${(error as Error).message}`)
     }
 
+    const [containers, {Volumes: volumes}] = listed
     return [
       ...containers.map((container) => ({
         kind: 'container' as const,
