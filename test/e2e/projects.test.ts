@@ -124,4 +124,29 @@ describe('two instances on one host whose directories have the same base name', 
     expect(readEnvFile(join(dirCopy, '.env')).COMPOSE_PROJECT_NAME).toBe('agnes-copy')
     expect(appContainers(a.project)[0]).toMatchObject({id: appOfA, state: 'running'})
   })
+
+  it('two directories initialised before either started: the second up is refused (exit 7), never merged', async () => {
+    // A base name nobody on this engine uses, so both inits see it free and choose it.
+    const base = `twin-${randomBytes(3).toString('hex')}`
+    const first = await initIn(join(root, 'x', base), 'projects-twin-1', published.repository)
+    instances.push(first)
+    const second = await initIn(join(root, 'y', base), 'projects-twin-2', published.repository)
+    expect(second.project).toBe(first.project)
+
+    const upFirst = await runAgnes(['up', '--json', '--dir', first.dir])
+    expect(upFirst.exitCode, upFirst.stderr).toBe(0)
+    const appOfFirst = appContainers(first.project)[0].id
+    const refused = await runAgnes(['up', '--json', '--dir', second.dir])
+    expect(refused.exitCode, refused.stdout).toBe(7)
+    expect(singleJson(refused).error.message).toContain(first.dir)
+    expect(appContainers(first.project)).toEqual([expect.objectContaining({id: appOfFirst, state: 'running'})])
+
+    const renamed = await runAgnes(['init', '--non-interactive', '--json', '--dir', second.dir, '--project', `${base}-y`])
+    expect(renamed.exitCode, renamed.stderr).toBe(0)
+    instances.push({...second, project: `${base}-y`})
+    const upSecond = await runAgnes(['up', '--json', '--dir', second.dir])
+    expect(upSecond.exitCode, upSecond.stderr).toBe(0)
+    expect(dataVolume(`${base}-y`)).toBe(`${base}-y_data`)
+    expect(appContainers(first.project)[0]).toMatchObject({id: appOfFirst, state: 'running'})
+  })
 })
