@@ -126,7 +126,7 @@ from a flag value.`
     for (const warning of plan.warnings) this.reporter.warn(warning)
 
     const changes = plan.files.filter((file) => file.action === 'create' || file.action === 'update')
-    if (this.prompter) this.showSummary(settings)
+    if (this.prompter) this.showSummary(settings, project)
     if (!plan.fresh || flags['dry-run'] || this.prompter) this.showPlan(plan.files)
 
     if (!flags['dry-run'] && changes.length > 0 && this.prompter && !flags.yes) {
@@ -163,7 +163,7 @@ from a flag value.`
     if (!result.dryRun) this.out(`Next: ${this.paint('bold', result.next)}`)
   }
 
-  private showSummary(settings: InitSettings): void {
+  private showSummary(settings: InitSettings, project: string): void {
     const lines: Array<[string, string | undefined]> = [
       ['Image', settings.repository],
       ['Version', settings.pin ? `pinned to ${settings.pin}` : `follow the ${settings.channel} channel`],
@@ -172,6 +172,7 @@ from a flag value.`
       ['Admin', settings.adminEmail],
       ['Data source', settings.dataSource + (settings.keboolaUrl ? ` (${settings.keboolaUrl})` : settings.bigqueryProject ? ` (${settings.bigqueryProject}, ${settings.bigqueryLocation})` : '')],
       ['Limits', `${settings.memory} memory, ${settings.cpus} CPUs`],
+      ['Project', `${project} (Docker Compose; unique on this engine)`],
     ]
     this.reporter.progress('Summary:')
     for (const [label, value] of lines) this.reporter.progress(`  ${label.padEnd(12)} ${value}`)
