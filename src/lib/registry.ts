@@ -239,8 +239,8 @@ function registryAuthHosts(registry: string): string[] {
 /**
  * Reads logins from the Docker config the way `docker login` writes them without a credential helper:
  * `auths[host].auth` (base64 `user:password`) or `username` and `password`. Credential helpers
- * (`credsStore`, `credHelpers`) are not run: they are external programs, and the images agnes pulls are
- * public. Like the Docker CLI, a broken file is noted and the client goes on anonymously.
+ * (`credsStore`, `credHelpers`) are not run: they are external programs that agnes does not start on
+ * the operator's behalf. Like the Docker CLI, a broken file is noted and the client goes on anonymously.
  */
 async function loadDockerConfig(path: string): Promise<DockerConfig> {
   const auths = new Map<string, string>()
