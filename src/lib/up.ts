@@ -1,4 +1,4 @@
-import {DeployContext, appImageDigest, desiredTag, ensureImage, newRegistryClient, openDeployContext, preflight, recordDeployment, resolveTag, startDigest} from './deploy.js'
+import {DeployContext, desiredTag, ensureImage, newRegistryClient, openDeployContext, preflight, recordDeployment, resolveTag, startDigest} from './deploy.js'
 import {ConflictError} from './errors.js'
 import {digestReference} from './image-ref.js'
 import {appendHistory} from './history.js'
@@ -100,8 +100,7 @@ async function upLocked(ctx: DeployContext, options: UpOptions): Promise<UpResul
     url: publicUrl(ctx),
   }
 
-  const running = await appImageDigest(ctx, state.repository)
-  if (current && (current.digest !== digest || (running.digest !== undefined && running.digest !== digest))) {
+  if (current && current.digest !== digest) {
     const outcome = await switchVersion(ctx, {digest, repository: state.repository, tag}, {
       action: 'up',
       alertWebhook: options.alertWebhook,

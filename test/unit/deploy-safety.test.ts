@@ -275,6 +275,20 @@ describe('a failure before the new version starts leaves nothing behind (issue 7
     leftNothingBehind()
   })
 
+  it('a sync that started during the pull (afterPull backs out): nothing stopped, no journal', async () => {
+    const {TryLaterError} = await import('../../src/lib/errors.js')
+    const error = await failure(
+      switchVersion(ctx, {digest: NEW, repository: REPO, tag: 'stable'}, options({
+        async afterPull() {
+          throw new TryLaterError('E_DEFERRED', 'the instance is busy (a sync holds the sync lock); the upgrade is deferred')
+        },
+      })),
+    )
+    expect(error.exitCode).toBe(75)
+    expect(host.calls).toContain(`pull ${REPO}@${NEW}`)
+    leftNothingBehind()
+  })
+
   it('a backup that fails after the stop: the old version is started again, the journal cleared, the target not rejected', async () => {
     host.failBackup = true
     const error = await failure(switchVersion(ctx, {digest: NEW, repository: REPO, tag: 'stable'}, options()))
