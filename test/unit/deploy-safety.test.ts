@@ -84,6 +84,7 @@ class Host {
           return {Id: imageIdOf(digest), RepoDigests: [`${REPO}@${digest}`]}
         },
       }),
+      listImages: async () => [...host.images].map((digest) => ({Id: imageIdOf(digest), RepoDigests: [`${REPO}@${digest}`]})),
       listContainers: async () => [
         ...(host.app ? [{Id: host.app.id, ImageID: imageIdOf(host.app.digest), Labels: {'com.docker.compose.project.working_dir': host.paths.dir}}] : []),
         ...host.otherContainers,
@@ -117,8 +118,10 @@ class Host {
         host.images.add(reference.split('@')[1])
       },
       async removeImage(reference: string) {
-        host.removed.push(reference.split('@')[1])
-        host.images.delete(reference.split('@')[1])
+        const digest = [...host.images].find((candidate) => reference === imageIdOf(candidate) || reference.endsWith(`@${candidate}`))
+        if (!digest) return false
+        host.removed.push(digest)
+        host.images.delete(digest)
         return true
       },
     }
@@ -333,10 +336,15 @@ describe('recovery looks at what runs first', () => {
     expect(existsSync(paths.journalFile)).toBe(false)
   })
 
-  it('a killed run that never started the target rolls back without rejecting it; one that failed its gates rejects it', async () => {
+  it('a run killed while switching back from an interrupted (never judged) target does not reject it; one that failed its gates does', async () => {
     host.images.add(NEW)
     host.app!.status = 'exited'
     await writeJournal(paths, journal('switching'))
+    await recoverFromJournal(ctx, (await readJournal(paths))!, {healthTimeoutMs: 5000})
+    expect(stateOnDisk().rejected).toEqual([])
+
+    host.app!.status = 'exited'
+    await writeJournal(paths, journal('rolling-back', {reason: 'interrupted'}))
     await recoverFromJournal(ctx, (await readJournal(paths))!, {healthTimeoutMs: 5000})
     expect(stateOnDisk().rejected).toEqual([])
 
