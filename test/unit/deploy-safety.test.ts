@@ -534,3 +534,44 @@ describe('status and history with damaged files (item 8)', () => {
     expect(await readHistory(paths)).toEqual([good])
   })
 })
+
+describe('the instance lock is taken before state is read (item 9)', () => {
+  it('upgrade, pin, rollback and up report `locked` (75) while another run holds the lock, without reading state it may be rewriting', async () => {
+    const {acquireLock} = await import('../../src/lib/lock.js')
+    const {upgrade} = await import('../../src/lib/upgrade/upgrade.js')
+    const {pin} = await import('../../src/lib/upgrade/pin.js')
+    const {rollback} = await import('../../src/lib/upgrade/rollback.js')
+    const {up} = await import('../../src/lib/up.js')
+    writeFileSync(paths.env, 'AGNES_HTTP_PORT=1\n')
+    const held = await acquireLock(paths.lockFile, {command: 'upgrade'})
+    try {
+      // The holder is halfway through rewriting state.json.
+      writeFileSync(paths.stateFile, '{"stateVersion": 1, "proj')
+      const common = {dir, healthTimeoutMs: 1000, reporter, signal: undefined}
+      for (const run of [
+        () => upgrade({...common, check: false, force: false, maxDeferMs: 0}),
+        () => pin({...common, version: 'stable-2026.04.1'}),
+        () => rollback(common),
+        () => up({...common, force: false}),
+      ]) {
+        const error = await failure(run())
+        expect(error.exitCode).toBe(75)
+        expect(error.code).toBe('E_LOCKED')
+      }
+    } finally {
+      await held?.release()
+    }
+  })
+
+  it('a directory that is not an instance is refused (exit 3) without creating .agnes/ in it', async () => {
+    const {upgrade} = await import('../../src/lib/upgrade/upgrade.js')
+    const empty = mkdtempSync(join(tmpdir(), 'agnes-not-an-instance-'))
+    try {
+      const error = await failure(upgrade({check: false, dir: empty, force: false, healthTimeoutMs: 1000, maxDeferMs: 0, reporter}))
+      expect(error.exitCode).toBe(3)
+      expect(existsSync(join(empty, '.agnes'))).toBe(false)
+    } finally {
+      rmSync(empty, {force: true, recursive: true})
+    }
+  })
+})
