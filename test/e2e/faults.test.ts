@@ -272,6 +272,7 @@ describe('the instance directory is read-only', () => {
 describe('the Docker daemon restarts in the middle of a switch', () => {
   let published: Published
   let instance: TestInstance
+  let digest: string
 
   beforeAll(async () => {
     published = await publishStandard('daemon-restart')
@@ -285,17 +286,19 @@ describe('the Docker daemon restarts in the middle of a switch', () => {
 
   it('the run ends with a documented exit, the next run brings the instance back to a healthy, recorded version with its data', async () => {
     const keepsakes = await writeKeepsakes(instance)
-    const digest = await releaseStable(published.repository, 'stable-2026.04.5', NEW.version, {bootSeconds: 10})
+    digest = await releaseStable(published.repository, 'stable-2026.04.5', NEW.version, {bootSeconds: 10})
     let restart: Promise<void> | undefined
     const interrupted = await runAgnes(['upgrade', '--json', '--dir', instance.dir, '--smoke-settle', '0', '--health-timeout', '120'], {
       onSpawn(child) {
-        // While the new version boots: the journal says "switching" and the new app container runs.
+        // While the new version boots (10 s): the journal says "switching" and the new app container runs.
+        // Two seconds in, its process handles SIGTERM; before that, as PID 1 without a handler it would
+        // ignore it and the daemon would wait out the 60 s stop grace period.
         const timer = setInterval(() => {
           const journal = existsSync(journalPath(instance)) ? readFileSync(journalPath(instance), 'utf8') : ''
           const booting = appContainers(instance.project).some((container) => container.image.includes(digest) && container.state === 'running')
           if (journal.includes('"switching"') && booting) {
             clearInterval(timer)
-            restart = restartDockerDaemon()
+            restart = new Promise((resolve) => setTimeout(resolve, 2000)).then(() => restartDockerDaemon())
           }
         }, 100)
         child.on('exit', () => clearInterval(timer))
@@ -327,5 +330,11 @@ describe('the Docker daemon restarts in the middle of a switch', () => {
     expect(['up-to-date', 'upgraded']).toContain(singleJson(after).result.outcome)
     expect((await servingNow(instance)).healthy).toBe(true)
     await expectKeepsakes(instance, keepsakes)
+  })
+
+  it('the release the daemon interrupted was never judged: it is not rejected, and cron applies it', async () => {
+    // PRODUCT.md: only a release that started and failed its own gates is rejected; a daemon restart is not that.
+    expect(readInstanceState(instance).rejected).not.toContain(digest)
+    expect(await servingNow(instance)).toEqual(NEW)
   })
 })
