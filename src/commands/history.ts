@@ -17,10 +17,16 @@ export default class History extends AgnesCommand<typeof History> {
   }
 
   protected async execute(): Promise<HistoryResult> {
-    const {readHistory} = await import('../lib/history.js')
+    const {readHistoryReport} = await import('../lib/history.js')
     const {loadInstance} = await import('../lib/instance/state.js')
     const {paths} = await loadInstance(this.instanceDir)
-    const entries = (await readHistory(paths)).reverse()
+    const read = await readHistoryReport(paths)
+    if (read.skippedLines.length > 0) {
+      const lines = read.skippedLines.slice(0, 5).join(', ') + (read.skippedLines.length > 5 ? ', …' : '')
+      this.reporter.warn(`skipped ${read.skippedLines.length} malformed line(s) of ${paths.historyFile} (line ${lines}); the other entries are shown.`)
+    }
+
+    const entries = read.entries.reverse()
     return {entries: this.flags.limit === 0 ? entries : entries.slice(0, this.flags.limit)}
   }
 

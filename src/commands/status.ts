@@ -26,6 +26,10 @@ override). Exit 0 whenever the instance directory could be read; look at "health
     row('Health', health ? `${result.healthy ? this.paint('green', 'healthy') : this.paint('red', 'unhealthy')} (status ${health.status}, db_schema ${health.db_schema})` : this.paint('red', 'no answer'))
     row('Docker', result.docker.reachable ? (result.compose ?? 'reachable') : `unreachable: ${result.docker.error}`)
     for (const container of result.containers) row('  ' + container.service, `${container.state} — ${container.status}`)
-    if (result.journal) this.out(this.paint('yellow', 'An interrupted operation left a journal; the next `agnes upgrade` finishes it.'))
+    if (result.nextSteps.length > 0) {
+      this.out('')
+      this.out(this.paint('yellow', result.journal?.phase === 'rollback-failed' ? 'A person is needed:' : 'Next:'))
+      for (const step of result.nextSteps) this.out(`  - ${step}`)
+    }
   }
 }

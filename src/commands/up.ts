@@ -1,29 +1,34 @@
 import {Flags} from '@oclif/core'
 
 import {AgnesCommand} from '../base-command.js'
-import {InvalidInputError} from '../lib/errors.js'
 import type {UpResult} from '../lib/up.js'
+import {switchFlags, switchOptions} from '../switch-flags.js'
 
 export default class Up extends AgnesCommand<typeof Up> {
   static description = `Start the instance and wait until it is healthy.
 
-Checks the engine, Compose, the port, disk and memory; resolves the pinned version or channel to an image
-digest once (or keeps the recorded one); pulls it if needed; starts the app and waits until /api/health says
-status ok and db_schema ok (HTTP 200 alone is not health); then starts the other services. A container that
-exits or restarts fails at once. On a healthy instance a second run changes nothing.`
+Checks the engine, Compose, the port, disk and memory; finishes an interrupted switch first (its journal);
+resolves the pinned version or channel to an image digest once (or keeps the recorded one); pulls it if
+needed; starts the app and waits until /api/health says status ok and db_schema ok (HTTP 200 alone is not
+health); then starts the other services. A container that exits or restarts fails at once. The first
+deployment is a plain start; when the running version would change afterwards, up switches the way
+\`agnes upgrade\` does (state backup, health and smoke gates, automatic rollback: exit 10), and a digest that
+was rolled back is refused (exit 7) unless --force. On a healthy instance a second run changes nothing.`
 
   static examples = ['<%= config.bin %> up', '<%= config.bin %> up --dir /opt/agnes --health-timeout 600 --json']
 
   static flags = {
-    'health-timeout': Flags.integer({default: 300, description: 'Seconds to wait for the app to become healthy.', env: 'AGNES_HEALTH_TIMEOUT', min: 1}),
+    force: Flags.boolean({description: 'Deploy the digest even if it was rolled back before.'}),
+    ...switchFlags,
+  }
+
+  protected isQuiet(): boolean {
+    return this.flags?.quiet ?? false
   }
 
   protected async execute(): Promise<UpResult> {
-    if (this.flags['health-timeout'] > 24 * 3600) throw new InvalidInputError('--health-timeout is at most 86400 seconds')
-    const {openDeployContext} = await import('../lib/deploy.js')
     const {up} = await import('../lib/up.js')
-    const ctx = await openDeployContext(this.instanceDir, this.reporter, this.signal)
-    return up(ctx, {healthTimeoutMs: this.flags['health-timeout'] * 1000})
+    return up({...(await switchOptions(this.flags, this.reporter, this.signal)), dir: this.instanceDir, force: this.flags.force, reporter: this.reporter, signal: this.signal})
   }
 
   protected render(result: UpResult): void {

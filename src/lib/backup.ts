@@ -1,11 +1,11 @@
 import {randomBytes} from 'node:crypto'
 import {createReadStream} from 'node:fs'
-import {chmod, type FileHandle, mkdir, open, readdir, rename, rm, stat} from 'node:fs/promises'
-import {join} from 'node:path'
+import {chmod, type FileHandle, mkdir, open, readdir, rename, rm, stat, statfs} from 'node:fs/promises'
+import {basename, dirname, join} from 'node:path'
 import {Readable} from 'node:stream'
 import type Dockerode from 'dockerode'
 
-import {AgnesError, ConflictError, DockerError, InvalidInputError, NotFoundError} from './errors.js'
+import {AgnesError, ConflictError, DockerError, ExitCode, InvalidInputError, NotFoundError} from './errors.js'
 
 /**
  * Backs up and restores the instance state (`/data/state`) through the Docker engine API alone: the app
@@ -85,8 +85,12 @@ export async function restoreState(api: Dockerode, containerId: string, file: st
   }
 }
 
-/** Keeps the newest `keep` backups and removes older ones, and temporary files of backups that were killed. */
-export async function pruneBackups(backupsDir: string, keep = 5): Promise<string[]> {
+/**
+ * Keeps the newest `keep` backups and removes older ones, and temporary files of backups that were killed.
+ * A protected backup (one a rollback needs) is never removed and does not count against `keep`, so backups
+ * of failed attempts can never push it out.
+ */
+export async function pruneBackups(backupsDir: string, keep = 5, protect: Iterable<string | undefined> = []): Promise<string[]> {
   if (!Number.isInteger(keep) || keep < 1) throw new InvalidInputError(`cannot keep ${keep} backups: keep at least 1`)
   let names: string[]
   try {
@@ -96,7 +100,8 @@ export async function pruneBackups(backupsDir: string, keep = 5): Promise<string
     throw error
   }
 
-  const backups = names.filter((name) => BACKUP_FILE.test(name)).sort().reverse()
+  const protectedNames = new Set([...protect].filter((file): file is string => Boolean(file)).map((file) => basename(file)))
+  const backups = names.filter((name) => BACKUP_FILE.test(name) && !protectedNames.has(name)).sort().reverse()
   const removed = backups.slice(keep).map((name) => join(backupsDir, name))
   for (const name of names.filter((name) => name.startsWith(TEMP_PREFIX))) {
     const path = join(backupsDir, name)
@@ -106,6 +111,49 @@ export async function pruneBackups(backupsDir: string, keep = 5): Promise<string
 
   for (const path of removed) await rm(path, {force: true})
   return removed
+}
+
+/** The least room a state backup is given, whatever the last one weighed. */
+export const BACKUP_ROOM_FLOOR = 64 * 1024 ** 2
+
+/**
+ * The room a new state backup needs, estimated from the newest one (state grows slowly): its size and a
+ * half again, and at least the floor.
+ */
+export async function backupRoomNeeded(backupsDir: string): Promise<number> {
+  let names: string[] = []
+  try {
+    names = (await readdir(backupsDir)).filter((name) => BACKUP_FILE.test(name)).sort()
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+  }
+
+  const newest = names.at(-1)
+  const lastBytes = newest ? (await stat(join(backupsDir, newest))).size : 0
+  return Math.max(BACKUP_ROOM_FLOOR, Math.ceil(lastBytes * 1.5))
+}
+
+/** Free bytes on the file system that holds `path` (or its nearest existing parent). */
+export async function freeBytesAt(path: string): Promise<number> {
+  for (let candidate = path; ; candidate = dirname(candidate)) {
+    try {
+      const disk = await statfs(candidate)
+      return disk.bavail * disk.bsize
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(candidate) === candidate) throw error
+    }
+  }
+}
+
+/** Refuses a switch whose state backup would not fit where `.agnes/backups` lives (exit 9), before anything stops. */
+export async function checkBackupRoom(backupsDir: string): Promise<void> {
+  const [needed, free] = await Promise.all([backupRoomNeeded(backupsDir), freeBytesAt(backupsDir)])
+  if (free < needed) {
+    const mib = (bytes: number) => `${Math.ceil(bytes / 1024 ** 2)} MiB`
+    throw new AgnesError('E_DISK_FULL', ExitCode.DOCKER, `only ${mib(free)} free where the state backups go (${backupsDir}); a backup needs about ${mib(needed)}`, {
+      hint: 'Free space on that file system (old backups in .agnes/backups can be moved elsewhere), then re-run; nothing was changed.',
+    })
+  }
 }
 
 export interface RestoreArchive {

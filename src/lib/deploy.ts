@@ -99,6 +99,12 @@ export async function preflight(ctx: DeployContext): Promise<string[]> {
     throw new InvalidInputError(`port ${port} is already in use on this host`, {hint: 'Stop what uses it, or choose another port with `agnes init --http-port <port>`.'})
   }
 
+  await checkComposeConfig(ctx)
+  return warnings
+}
+
+/** The merged compose config (managed file, override, .env) as Compose itself parses it; invalid is exit 3. */
+export async function checkComposeConfig(ctx: DeployContext): Promise<void> {
   try {
     await ctx.compose.exec(['config', '-q'], {signal: ctx.signal})
   } catch (error) {
@@ -106,8 +112,6 @@ export async function preflight(ctx: DeployContext): Promise<string[]> {
       hint: 'Fix docker-compose.override.yml or .env by hand, or run `agnes init --force` to restore docker-compose.yml.',
     })
   }
-
-  return warnings
 }
 
 /** Makes sure the image is on this host; pulls it by digest when it is not. */
@@ -117,8 +121,22 @@ export async function ensureImage(ctx: DeployContext, reference: string): Promis
   return true
 }
 
-/** Watches the app container during a health gate: an exit or a restart fails the gate at once. */
-export function appContainerWatcher(ctx: DeployContext): () => Promise<ContainerVerdict> {
+/** The app container and how often it had restarted, taken when a gate starts. */
+export interface AppBaseline {
+  id?: string
+  restartCount: number
+}
+
+export async function appBaseline(ctx: DeployContext): Promise<AppBaseline> {
+  const id = (await ctx.engine.projectContainers(ctx.instance.state.project, APP_SERVICE))[0]?.id
+  return {id, restartCount: id ? ((await ctx.engine.containerState(id))?.restartCount ?? 0) : 0}
+}
+
+/**
+ * Watches the app container during a health gate: an exit or a restart fails the gate at once. Restarts
+ * count from the baseline: a long-running container's crashes of last month are not this gate's failure.
+ */
+export function appContainerWatcher(ctx: DeployContext, baseline: AppBaseline = {restartCount: 0}): () => Promise<ContainerVerdict> {
   return async () => {
     const containers = await ctx.engine.projectContainers(ctx.instance.state.project, APP_SERVICE)
     if (containers.length === 0) return {description: 'does not exist', fatal: true}
@@ -128,12 +146,34 @@ export function appContainerWatcher(ctx: DeployContext): () => Promise<Container
       return {description: `exited with code ${state.exitCode}`, fatal: true, logTail: await ctx.engine.logTail(containers[0].id)}
     }
 
-    if (state.restarting || state.restartCount > 0) {
-      return {description: `is restarting (crashed ${state.restartCount + (state.restarting ? 1 : 0)} time(s))`, fatal: true, logTail: await ctx.engine.logTail(containers[0].id)}
+    const restarts = state.restartCount - (containers[0].id === baseline.id ? baseline.restartCount : 0)
+    if (state.restarting || restarts > 0) {
+      return {description: `is restarting (crashed ${restarts + (state.restarting ? 1 : 0)} time(s))`, fatal: true, logTail: await ctx.engine.logTail(containers[0].id)}
     }
 
     return {description: state.status, fatal: false}
   }
+}
+
+/** The digest the project's app container runs (running or not), from its image's RepoDigests. */
+export async function appImageDigest(ctx: DeployContext, repository: string): Promise<{digest?: string; running: boolean}> {
+  const app = (await ctx.engine.projectContainers(ctx.instance.state.project, APP_SERVICE))[0]
+  if (!app) return {running: false}
+  const image = await ctx.engine.api.getImage(app.imageId).inspect().catch(() => undefined)
+  const entry = (image?.RepoDigests ?? []).find((candidate) => candidate.startsWith(`${repository}@`))
+  return {digest: entry?.slice(repository.length + 1), running: app.state === 'running'}
+}
+
+/** The shortest health wait of a rollback: the way back never inherits a short --health-timeout. */
+export const ROLLBACK_HEALTH_FLOOR_MS = 120_000
+
+/**
+ * How long a rollback waits for the version it goes back to: at least the boot time recorded for it (with
+ * a margin), the floor, and the caller's own timeout.
+ */
+export function rollbackHealthTimeoutMs(state: InstanceState, digest: string, requestedMs: number): number {
+  const bootMs = state.knownGood.find((known) => known.digest === digest)?.bootMs ?? (state.current?.digest === digest ? state.current.bootMs : undefined)
+  return Math.max(requestedMs, ROLLBACK_HEALTH_FLOOR_MS, bootMs === undefined ? 0 : Math.ceil(bootMs * 2 + 30_000))
 }
 
 export interface SwitchResult {
@@ -149,13 +189,13 @@ export interface SwitchResult {
  */
 export async function startDigest(ctx: DeployContext, repository: string, digest: string, options: {healthTimeoutMs: number}): Promise<SwitchResult> {
   const {instance} = ctx
-  const before = (await ctx.engine.projectContainers(instance.state.project, APP_SERVICE))[0]?.id
+  const before = await appBaseline(ctx)
   const composeChanged = await writeManagedFile(instance.paths, instance.state, instance.paths.compose, await renderCompose(digestReference(repository, digest)))
   if (composeChanged) await writeState(instance.paths, instance.state)
   await ctx.compose.up([APP_SERVICE], {noDeps: true, signal: ctx.signal})
   const gate = await waitForHealthy({
     baseUrl: ctx.baseUrl,
-    checkContainer: appContainerWatcher(ctx),
+    checkContainer: appContainerWatcher(ctx, before),
     reporter: ctx.reporter,
     signal: ctx.signal,
     timeoutMs: options.healthTimeoutMs,
@@ -163,11 +203,11 @@ export async function startDigest(ctx: DeployContext, repository: string, digest
   const others = (await ctx.compose.activeServices({signal: ctx.signal})).filter((service) => service !== APP_SERVICE)
   if (others.length > 0) await ctx.compose.up(others, {noDeps: true, signal: ctx.signal})
   const after = (await ctx.engine.projectContainers(instance.state.project, APP_SERVICE))[0]?.id
-  return {appRecreated: before !== after, composeChanged, gate}
+  return {appRecreated: before.id !== after, composeChanged, gate}
 }
 
 /** Records a healthy deployment as current and as a known-good rollback target. */
-export async function recordDeployment(ctx: DeployContext, deployment: Omit<Deployment, 'version' | 'deployedAt'>): Promise<Deployment> {
+export async function recordDeployment(ctx: DeployContext, deployment: Omit<Deployment, 'version' | 'deployedAt'>, gate?: {bootMs: number}): Promise<Deployment> {
   const version = await fetchVersion(ctx.baseUrl, ctx.signal)
   const {state} = ctx.instance
   const sameAsCurrent = state.current?.digest === deployment.digest
@@ -176,6 +216,7 @@ export async function recordDeployment(ctx: DeployContext, deployment: Omit<Depl
     ...known,
     ...deployment,
     deployedAt: sameAsCurrent && state.current ? state.current.deployedAt : new Date().toISOString(),
+    ...(gate ? {bootMs: gate.bootMs} : {}),
     version: version?.version ?? known?.version,
     versionTag: version?.image_tag && isVersionTag(version.image_tag) ? version.image_tag : known?.versionTag,
   }

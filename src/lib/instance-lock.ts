@@ -1,12 +1,21 @@
+import {existsSync} from 'node:fs'
+
 import {TryLaterError} from './errors.js'
-import {Instance} from './instance/state.js'
+import {Instance, loadInstance} from './instance/state.js'
+import {instancePaths} from './instance/paths.js'
 import {acquireLock, readLock} from './lock.js'
 
-/** Takes the instance lock or reports `locked` (exit 75) at once, changing nothing. */
-export async function withInstanceLock<T>(instance: Instance, command: string, work: () => Promise<T>): Promise<T> {
-  const lock = await acquireLock(instance.paths.lockFile, {command})
+/**
+ * Takes the instance lock, then loads the instance, so the state a run works on is the state no other run
+ * is changing. A second run reports `locked` (exit 75) at once, changing nothing. A directory that is not
+ * an instance is refused before the lock would create `.agnes/` in it.
+ */
+export async function withLockedInstance<T>(dir: string, command: string, work: (instance: Instance) => Promise<T>): Promise<T> {
+  const paths = instancePaths(dir)
+  if (!existsSync(paths.stateFile)) await loadInstance(dir)
+  const lock = await acquireLock(paths.lockFile, {command})
   if (!lock) {
-    const holder = await readLock(instance.paths.lockFile)
+    const holder = await readLock(paths.lockFile)
     const who = holder ? `pid ${holder.pid} (${holder.command}) since ${holder.startedAt}` : 'another agnes run'
     throw new TryLaterError('E_LOCKED', `the instance is locked by ${who}`, {
       hint: 'Another agnes run is changing this instance; try again when it ends.',
@@ -15,7 +24,7 @@ export async function withInstanceLock<T>(instance: Instance, command: string, w
   }
 
   try {
-    return await work()
+    return await work(await loadInstance(dir))
   } finally {
     await lock.release()
   }

@@ -3,6 +3,7 @@ import {DockerEngine} from './docker/engine.js'
 import {HealthBody, VersionBody, fetchHealth, fetchVersion, isHealthy} from './health.js'
 import {parseRepository} from './image-ref.js'
 import {readTextIfExists, loadInstance, localBaseUrl} from './instance/state.js'
+import {Journal} from './upgrade/journal.js'
 
 export interface StatusResult {
   dir: string
@@ -19,8 +20,53 @@ export interface StatusResult {
   compose: string | null
   docker: {reachable: boolean; error?: string}
   /** An interrupted upgrade's journal, when one is waiting to be finished. */
-  journal: unknown
+  journal: Journal | null
+  /** Why `.agnes/journal.json` exists but cannot be used (torn or hand-edited). */
+  journalProblem: string | null
   rejected: string[]
+  /** What to do now, in order (after an exit 11, an interrupted switch, an unreadable journal). */
+  nextSteps: string[]
+}
+
+function describeRef(deployment: Journal['from']): string {
+  return `${deployment.version ?? deployment.tag ?? 'unknown version'} (${deployment.digest.slice(0, 19)}…)`
+}
+
+/** Reads the journal for display; a torn or hand-edited one is a problem to report, never a crash. */
+function parseJournal(text: string | undefined, file: string): {journal: Journal | null; problem: string | null} {
+  if (text === undefined) return {journal: null, problem: null}
+  try {
+    const journal = JSON.parse(text) as Journal
+    if (typeof journal?.phase === 'string' && typeof journal.from?.digest === 'string' && typeof journal.to?.digest === 'string') return {journal, problem: null}
+  } catch {
+    // Reported below.
+  }
+
+  return {journal: null, problem: `${file} is not a readable journal (cut short or edited by hand)`}
+}
+
+/** The next steps a person takes, from the journal and what runs. */
+export function nextSteps(result: Pick<StatusResult, 'journal' | 'journalProblem' | 'healthy' | 'running'>): string[] {
+  const {journal} = result
+  if (result.journalProblem) {
+    return [
+      `${result.journalProblem}; agnes ignores it and the next switch replaces it.`,
+      result.healthy ? 'The app is healthy: delete the file, or leave it.' : 'The app is not healthy: run `agnes up` to start the recorded version, then `agnes status` again.',
+    ]
+  }
+
+  if (!journal) return []
+  const runs = result.running?.digest ? `${result.running.digest.slice(0, 19)}… runs${result.healthy ? ' and is healthy' : ', not healthy'}` : 'no app container runs'
+  if (journal.phase === 'rollback-failed') {
+    return [
+      `The ${journal.action} from ${describeRef(journal.from)} to ${describeRef(journal.to)} failed${journal.reason ? ` (${journal.reason})` : ''}, and switching back failed too (exit 11). Now ${runs}.`,
+      'Find the cause: `docker compose logs app` in the instance directory (disk, memory, the engine, .env).',
+      `Then run \`agnes up\` (or the next \`agnes upgrade\`): it finishes the journal, keeping ${describeRef(journal.from)} if it runs and is healthy, else switching back to it${journal.backup ? ` and restoring ${journal.backup} if the schema moved` : ''}.`,
+      'Or run `agnes rollback --to <version>` to go to another known-good version (`agnes history` lists them).',
+    ]
+  }
+
+  return [`An interrupted ${journal.action} (${journal.phase}) left a journal; now ${runs}. The next \`agnes up\`, \`upgrade\`, \`pin\` or \`rollback\` finishes it first.`]
 }
 
 /** The manifest digest of the image a container runs, from the image's RepoDigests for our repository. */
@@ -38,7 +84,7 @@ async function runningDigest(engine: DockerEngine, imageId: string, repository: 
 export async function instanceStatus(dir: string, signal?: AbortSignal): Promise<StatusResult> {
   const {env, paths, state} = await loadInstance(dir)
   const baseUrl = localBaseUrl(env)
-  const journalText = await readTextIfExists(paths.journalFile)
+  const {journal, problem} = parseJournal(await readTextIfExists(paths.journalFile), paths.journalFile)
   const result: StatusResult = {
     channel: state.channel,
     compose: null,
@@ -48,7 +94,9 @@ export async function instanceStatus(dir: string, signal?: AbortSignal): Promise
     following: state.pin ? `pinned to ${state.pin}` : `channel ${state.channel}`,
     health: null,
     healthy: false,
-    journal: journalText === undefined ? null : JSON.parse(journalText),
+    journal: null,
+    journalProblem: null,
+    nextSteps: [],
     pin: state.pin ?? null,
     project: state.project,
     recorded: state.current ? {deployedAt: state.current.deployedAt, digest: state.current.digest, tag: state.current.tag, version: state.current.version} : null,
@@ -78,5 +126,8 @@ export async function instanceStatus(dir: string, signal?: AbortSignal): Promise
     result.running = {...result.running, channel: version.channel, deployedAt: version.deployed_at, imageTag: version.image_tag, version: version.version}
   }
 
+  result.journal = journal
+  result.journalProblem = problem
+  result.nextSteps = nextSteps(result)
   return result
 }

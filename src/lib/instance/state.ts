@@ -20,6 +20,8 @@ export interface Deployment {
   deployedAt: string
   /** The /data/state backup taken when the instance last switched away from this deployment. */
   backupBeforeLeaving?: string
+  /** How long this deployment took to become healthy when it last started; a rollback to it waits at least that. */
+  bootMs?: number
 }
 
 /** `.agnes/state.json`: what the CLI knows about the instance. */

@@ -16,7 +16,7 @@ export interface JournalDeployment {
  * is back in a healthy, recorded state. A run that finds it knows the previous run was killed mid-switch.
  */
 export interface Journal {
-  action: 'upgrade' | 'pin' | 'unpin' | 'rollback'
+  action: 'up' | 'upgrade' | 'pin' | 'unpin' | 'rollback'
   phase: 'stopping' | 'switching' | 'rolling-back' | 'rollback-failed'
   from: JournalDeployment
   to: JournalDeployment
@@ -25,6 +25,8 @@ export interface Journal {
   /** The schema version the old version reported before the switch, to tell whether it moved. */
   fromSchema?: number | string
   reason?: string
+  /** Set once the target started and failed its gates: only then is it rejected (recovery keeps the verdict). */
+  targetFailed?: boolean
   startedAt: string
   pid: number
 }

@@ -1,14 +1,14 @@
 import {DeployContext, openDeployContext} from '../deploy.js'
 import {runningAppDigest} from '../docker/socket.js'
 import {appendHistory} from '../history.js'
-import {loadInstance, writeState} from '../instance/state.js'
+import {InstanceState, writeState} from '../instance/state.js'
 import {createRegistryClient} from '../registry.js'
 import {Reporter} from '../reporter.js'
 import {Channel, validateVersionTag} from '../versions.js'
 import {readJournal} from './journal.js'
 import {describe, switchVersion} from './switch.js'
 import {CommonSwitchOptions, recoverFromJournal, throwIfFailed} from './upgrade.js'
-import {withInstanceLock} from '../instance-lock.js'
+import {withLockedInstance} from '../instance-lock.js'
 
 export interface PinResult {
   outcome: 'pinned' | 'following'
@@ -38,8 +38,7 @@ export interface PinOptions extends CommonSwitchOptions {
 export async function pin(options: PinOptions): Promise<PinResult> {
   const started = Date.now()
   if (options.version) validateVersionTag(options.version)
-  const instance = await loadInstance(options.dir)
-  return withInstanceLock(instance, options.version ? 'pin' : 'unpin', async () => {
+  return withLockedInstance(options.dir, options.version ? 'pin' : 'unpin', async (instance) => {
     const {paths, state} = instance
     let ctx: DeployContext | undefined
     const context = async () => (ctx ??= await openDeployContext(instance, options.reporter, options.signal))
@@ -56,43 +55,44 @@ export async function pin(options: PinOptions): Promise<PinResult> {
       await registry.close()
     }
 
-    const settle = async (changed: boolean, from?: PinResult['from'], to: PinResult['to'] = {digest, tag}): Promise<PinResult> => {
-      if (options.version) state.pin = options.version
+    const following = (next: InstanceState) => {
+      if (options.version) next.pin = options.version
       else {
-        delete state.pin
-        state.channel = options.channel ?? state.channel
+        delete next.pin
+        next.channel = options.channel ?? next.channel
       }
 
-      state.rejected = state.rejected.filter((rejected) => rejected !== digest)
-      await writeState(paths, state)
-      if (!changed) {
-        await appendHistory(paths, {action: options.version ? 'pin' : 'unpin', durationMs: Date.now() - started, outcome: options.version ? 'pinned' : 'following', time: new Date().toISOString(), to})
-      }
-
-      const following = options.version ? `pinned to ${options.version}` : `following the ${state.channel} channel`
-      return {
-        changed,
-        channel: state.channel,
-        durationMs: Date.now() - started,
-        from,
-        message: changed ? `switched to ${describe({...to, repository: state.repository})}; ${following}.` : `${following}; the running version already matches.`,
-        outcome: options.version ? 'pinned' : 'following',
-        pin: state.pin,
-        to,
-      }
+      next.rejected = next.rejected.filter((rejected) => rejected !== digest)
     }
 
+    const result = (changed: boolean, from?: PinResult['from'], to: PinResult['to'] = {digest, tag}): PinResult => ({
+      changed,
+      channel: state.channel,
+      durationMs: Date.now() - started,
+      from,
+      message: `${changed ? `switched to ${describe({...to, repository: state.repository})}; ` : ''}${options.version ? `pinned to ${options.version}` : `following the ${state.channel} channel`}${changed ? '.' : '; the running version already matches.'}`,
+      outcome: options.version ? 'pinned' : 'following',
+      pin: state.pin,
+      to,
+    })
+
     const running = await runningAppDigest(state.project, state.repository)
-    if ((running.digest ?? state.current?.digest) === digest) return settle(false)
+    if ((running.digest ?? state.current?.digest) === digest) {
+      following(state)
+      await writeState(paths, state)
+      await appendHistory(paths, {action: options.version ? 'pin' : 'unpin', durationMs: Date.now() - started, outcome: options.version ? 'pinned' : 'following', time: new Date().toISOString(), to: {digest, tag}})
+      return result(false)
+    }
 
     const outcome = await switchVersion(await context(), {digest, repository: state.repository, tag}, {
       action: options.version ? 'pin' : 'unpin',
       alertWebhook: options.alertWebhook,
       allowPull: true,
       healthTimeoutMs: options.healthTimeoutMs,
+      onSuccess: following,
       smoke: options.smoke,
     })
-    throwIfFailed(outcome, {durationMs: Date.now() - started, from: outcome.from, outcome: outcome.outcome, reason: outcome.reason, to: outcome.to})
-    return settle(true, outcome.from, outcome.to)
+    throwIfFailed(outcome, {durationMs: Date.now() - started, from: outcome.from, outcome: outcome.outcome, reason: outcome.reason, rollbackMs: outcome.rollbackMs, to: outcome.to})
+    return result(true, outcome.from, outcome.to)
   })
 }

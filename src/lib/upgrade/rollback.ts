@@ -1,14 +1,14 @@
 import {openDeployContext} from '../deploy.js'
 import {NotFoundError} from '../errors.js'
 import {digestReference, isDigest} from '../image-ref.js'
-import {Deployment, loadInstance, writeState} from '../instance/state.js'
+import {Deployment, InstanceState} from '../instance/state.js'
 import {createRegistryClient} from '../registry.js'
 import {Reporter} from '../reporter.js'
 import {isVersionTag} from '../versions.js'
 import {readJournal} from './journal.js'
 import {describe, switchVersion} from './switch.js'
 import {CommonSwitchOptions, recoverFromJournal, throwIfFailed} from './upgrade.js'
-import {withInstanceLock} from '../instance-lock.js'
+import {withLockedInstance} from '../instance-lock.js'
 
 export interface RollbackOptions extends CommonSwitchOptions {
   dir: string
@@ -24,6 +24,8 @@ export interface RollbackResult {
   to: {digest: string; version?: string; tag?: string}
   fromLocalImage: boolean
   rejected: string
+  /** The pin after the rollback (null: following the channel). */
+  pin: string | null
   durationMs: number
   message: string
 }
@@ -53,14 +55,24 @@ async function findTarget(options: RollbackOptions, current: Deployment, knownGo
 }
 
 /**
+ * What a pin becomes after a rollback, so that the pin names what runs: the target's version tag when it is
+ * known, else no pin (the instance follows its channel again; the version left is rejected, so cron does
+ * not return to it).
+ */
+export function pinAfterRollback(state: Pick<InstanceState, 'pin'>, target: Pick<Deployment, 'tag' | 'versionTag'>): string | undefined {
+  if (state.pin === undefined) return undefined
+  return target.versionTag ?? (target.tag && isVersionTag(target.tag) ? target.tag : undefined)
+}
+
+/**
  * `agnes rollback`: back to the last known-good deployment (or the one named) from the local image when
  * the registry no longer has it, restoring the state backup taken when that deployment was left if the
- * schema is ahead of it; same health gate. The digest left behind is not applied again by cron.
+ * schema is ahead of it; same health gate. The digest left behind is not applied again by cron, and a pin
+ * moves with the rollback (pinAfterRollback).
  */
 export async function rollback(options: RollbackOptions): Promise<RollbackResult> {
   const started = Date.now()
-  const instance = await loadInstance(options.dir)
-  return withInstanceLock(instance, 'rollback', async () => {
+  return withLockedInstance(options.dir, 'rollback', async (instance) => {
     const {paths, state} = instance
     const journal = await readJournal(paths)
     const ctx = await openDeployContext(instance, options.reporter, options.signal)
@@ -69,23 +81,30 @@ export async function rollback(options: RollbackOptions): Promise<RollbackResult
     if (!current) throw new NotFoundError('the instance has no recorded deployment yet', {hint: 'Run `agnes up` first.'})
     const {allowPull, target} = await findTarget(options, current, state.knownGood, state.rejected, state.repository)
     const local = Boolean(await ctx.engine.imageId(digestReference(target.repository, target.digest)))
+    const pinBefore = state.pin
     const outcome = await switchVersion(ctx, {digest: target.digest, repository: target.repository, tag: target.tag, version: target.version}, {
       action: 'rollback',
       alertWebhook: options.alertWebhook,
       allowPull: allowPull || !local,
       healthTimeoutMs: options.healthTimeoutMs,
+      onSuccess(next) {
+        if (!next.rejected.includes(current.digest)) next.rejected.push(current.digest)
+        const pin = pinAfterRollback(next, next.current ?? target)
+        if (pin) next.pin = pin
+        else delete next.pin
+      },
       restoreOnMismatch: target.backupBeforeLeaving,
       smoke: options.smoke,
     })
-    throwIfFailed(outcome, {durationMs: Date.now() - started, from: outcome.from, outcome: outcome.outcome, reason: outcome.reason, to: outcome.to})
-    if (!state.rejected.includes(current.digest)) state.rejected.push(current.digest)
-    await writeState(paths, state)
+    throwIfFailed(outcome, {durationMs: Date.now() - started, from: outcome.from, outcome: outcome.outcome, reason: outcome.reason, rollbackMs: outcome.rollbackMs, to: outcome.to})
+    const pinNote = pinBefore === state.pin ? '' : state.pin ? `; the pin moved from ${pinBefore} to ${state.pin}` : `; the pin to ${pinBefore} was removed, following the ${state.channel} channel`
     return {
       durationMs: Date.now() - started,
       from: outcome.from,
       fromLocalImage: local,
-      message: `rolled back ${describe(outcome.from)} → ${describe(outcome.to)}; ${describe(outcome.from)} will not be applied again by \`agnes upgrade\` (use --force or \`agnes pin\`).`,
+      message: `rolled back ${describe(outcome.from)} → ${describe(outcome.to)}${pinNote}; ${describe(outcome.from)} will not be applied again by \`agnes upgrade\` (use --force or \`agnes pin\`).`,
       outcome: 'rolled-back',
+      pin: state.pin ?? null,
       rejected: current.digest,
       to: outcome.to,
     }

@@ -1,13 +1,15 @@
 import {deadline} from '../deadline.js'
-import {DeployContext, appContainerWatcher, openDeployContext, recordDeployment} from '../deploy.js'
+import {APP_SERVICE, DeployContext, appBaseline, appContainerWatcher, appImageDigest, openDeployContext, recordDeployment} from '../deploy.js'
 import {runningAppDigest} from '../docker/socket.js'
-import {RollbackFailedError, RolledBackError, TryLaterError} from '../errors.js'
-import {waitForHealthy} from '../health.js'
+import {ConflictError, RollbackFailedError, RolledBackError, TryLaterError} from '../errors.js'
+import {fetchHealth, isHealthy, waitForHealthy} from '../health.js'
 import {appendHistory} from '../history.js'
-import {Instance, loadInstance, localBaseUrl, writeState} from '../instance/state.js'
+import {digestReference} from '../image-ref.js'
+import {renderCompose, writeManagedFile} from '../instance/managed-files.js'
+import {Instance, localBaseUrl, writeState} from '../instance/state.js'
 import {createRegistryClient} from '../registry.js'
 import {Reporter} from '../reporter.js'
-import {withInstanceLock} from '../instance-lock.js'
+import {withLockedInstance} from '../instance-lock.js'
 import {Channel} from '../versions.js'
 import {Journal, JournalDeployment, clearJournal, readJournal} from './journal.js'
 import {SmokeFailedError, SmokeGate, SwitchOptions, SwitchOutcome, describe, rollBack, shortReason, switchVersion} from './switch.js'
@@ -23,7 +25,9 @@ export interface UpgradeResult {
   to?: JournalDeployment
   durationMs: number
   reason?: string
-  recovered?: {outcome: string; reason?: string}
+  recovered?: RecoveryOutcome
+  /** How long the way back took, when the new version was rolled back. */
+  rollbackMs?: number
   deferredSince?: string
   registryRequests?: number
   alert?: {delivered: boolean; error?: string}
@@ -47,26 +51,62 @@ export interface UpgradeOptions extends CommonSwitchOptions {
   maxDeferMs: number
 }
 
+/** Starts the services other than the app (scheduler, caddy, the operator's own) that are not running. */
+async function startOtherServices(ctx: DeployContext): Promise<void> {
+  const others = (await ctx.compose.activeServices({signal: ctx.signal})).filter((service) => service !== APP_SERVICE)
+  if (others.length > 0) await ctx.compose.up(others, {noDeps: true, signal: ctx.signal})
+}
+
+export interface RecoveryOutcome {
+  outcome: 'already-running' | 'upgraded' | 'rolled-back'
+  reason?: string
+}
+
 /**
- * Finishes what a killed run left in the journal: if the new version is running and healthy (and passes
- * smoke), it is confirmed; otherwise the instance goes back to the version it came from.
+ * Finishes what a killed or failed run left in the journal, looking first at what runs: the old version
+ * running and healthy (the switch never happened, or a person fixed things) is kept as it is, nothing
+ * stopped and no backup restored over what it wrote since; the new version running is given the gates the
+ * run could not finish; anything else goes back to the old version. Only a target that started and failed
+ * its gates is rejected.
  */
-export async function recoverFromJournal(ctx: DeployContext, journal: Journal, options: CommonSwitchOptions): Promise<{outcome: string; reason?: string}> {
+export async function recoverFromJournal(ctx: DeployContext, journal: Journal, options: CommonSwitchOptions): Promise<RecoveryOutcome> {
   const started = Date.now()
+  const {paths, state} = ctx.instance
   ctx.reporter.warn(`found the journal of an interrupted ${journal.action} (${describe(journal.from)} → ${describe(journal.to)}, ${journal.phase}); finishing it first.`)
   const switchOptions: SwitchOptions = {action: journal.action, alertWebhook: options.alertWebhook, allowPull: false, healthTimeoutMs: options.healthTimeoutMs, smoke: options.smoke}
   let reason = journal.reason
-  let reject = journal.phase !== 'stopping' && journal.phase !== 'switching'
-  const running = await runningAppDigest(ctx.instance.state.project, journal.to.repository).catch(() => ({digest: undefined, running: false}))
-  if (journal.phase === 'switching' && running.digest === journal.to.digest) {
+  let reject = journal.targetFailed === true
+  const running = await appImageDigest(ctx, journal.to.repository).catch(() => ({digest: undefined, running: false}))
+
+  if (running.running && running.digest === journal.from.digest && isHealthy(await fetchHealth(ctx.baseUrl, ctx.signal))) {
+    // The managed file may already name the target (killed right after writing it): make it name what runs.
+    await writeManagedFile(paths, state, paths.compose, await renderCompose(digestReference(journal.from.repository, journal.from.digest))).catch((error: unknown) => {
+      if (!(error instanceof ConflictError)) throw error
+    })
+    await startOtherServices(ctx)
+    if (reject && !state.rejected.includes(journal.to.digest)) state.rejected.push(journal.to.digest)
+    await recordDeployment(ctx, {digest: journal.from.digest, repository: journal.from.repository, tag: journal.from.tag})
+    await clearJournal(paths)
+    const why = `${describe(journal.from)} is running and healthy; nothing was stopped or restored`
+    await appendHistory(paths, {action: 'recover', durationMs: Date.now() - started, from: journal.to, outcome: 'already-running', reason: why, time: new Date().toISOString(), to: journal.from})
+    ctx.reporter.progress(`${why}; the journal is cleared.`)
+    return {outcome: 'already-running', reason: why}
+  }
+
+  if (journal.phase === 'switching' && running.running && running.digest === journal.to.digest) {
     // The new version was started: give it the gates the killed run could not finish.
     try {
-      await waitForHealthy({baseUrl: ctx.baseUrl, checkContainer: appContainerWatcher(ctx), reporter: ctx.reporter, signal: ctx.signal, timeoutMs: options.healthTimeoutMs})
+      await waitForHealthy({baseUrl: ctx.baseUrl, checkContainer: appContainerWatcher(ctx, await appBaseline(ctx)), reporter: ctx.reporter, signal: ctx.signal, timeoutMs: options.healthTimeoutMs})
       const smoke = options.smoke ? await options.smoke(ctx) : {passed: true}
       if (!smoke.passed) throw new SmokeFailedError(smoke)
+      await startOtherServices(ctx)
       const record = await recordDeployment(ctx, {digest: journal.to.digest, repository: journal.to.repository, tag: journal.to.tag})
-      await clearJournal(ctx.instance.paths)
-      await appendHistory(ctx.instance.paths, {action: 'recover', durationMs: Date.now() - started, from: journal.from, outcome: 'upgraded', reason: 'confirmed after an interrupted run', time: new Date().toISOString(), to: {...journal.to, version: record.version}})
+      const previous = state.knownGood.find((known) => known.digest === journal.from.digest)
+      if (previous && journal.backup) previous.backupBeforeLeaving = journal.backup
+      state.rejected = state.rejected.filter((digest) => digest !== journal.to.digest)
+      await writeState(paths, state)
+      await clearJournal(paths)
+      await appendHistory(paths, {action: 'recover', durationMs: Date.now() - started, from: journal.from, outcome: 'upgraded', reason: 'confirmed after an interrupted run', time: new Date().toISOString(), to: {...journal.to, version: record.version}})
       return {outcome: 'upgraded', reason: 'the new version passed its gates after the interrupted run'}
     } catch (error) {
       if (ctx.signal?.aborted) throw error
@@ -76,21 +116,21 @@ export async function recoverFromJournal(ctx: DeployContext, journal: Journal, o
   }
 
   const outcome = await rollBack(ctx, journal, reason ?? 'the previous run was interrupted before the new version started', switchOptions, {reject, started})
-  await appendHistory(ctx.instance.paths, {action: 'recover', durationMs: Date.now() - started, from: journal.to, outcome: outcome.outcome, reason: 'finished an interrupted run', time: new Date().toISOString(), to: journal.from})
+  await appendHistory(paths, {action: 'recover', durationMs: Date.now() - started, from: journal.to, outcome: outcome.outcome, reason: 'finished an interrupted run', time: new Date().toISOString(), to: journal.from})
   if (outcome.outcome === 'failed') {
     throw new RollbackFailedError(`recovering the interrupted ${journal.action} failed: ${outcome.rollbackError}`, {
       hint: 'A person is needed: see `agnes status` and `agnes history`.',
-      result: {outcome: 'failed', reason: outcome.rollbackError},
+      result: {outcome: 'failed', reason: outcome.rollbackError, rollbackMs: outcome.rollbackMs},
     })
   }
 
-  return {outcome: outcome.outcome, reason: outcome.reason}
+  return {outcome: 'rolled-back', reason: outcome.reason}
 }
 
 /** Turns a failed switch into the outcome contract's exit codes (10 rolled back, 11 failed). */
 export function throwIfFailed(outcome: SwitchOutcome, result: object): void {
   if (outcome.outcome === 'rolled-back') {
-    throw new RolledBackError(`${describe(outcome.to)} failed (${outcome.reason}); rolled back to ${describe(outcome.from)}, which is running and healthy`, {
+    throw new RolledBackError(`${describe(outcome.to)} failed (${outcome.reason}); rolled back to ${describe(outcome.from)} in ${((outcome.rollbackMs ?? 0) / 1000).toFixed(1)} s, which is running and healthy`, {
       hint: `That digest will not be applied again by \`agnes upgrade\` unless you pass --force. See \`agnes history\`.`,
       result,
     })
@@ -144,8 +184,7 @@ async function instanceBusy(instance: Instance, signal?: AbortSignal): Promise<B
 /** The cron path: follow the channel with health- and smoke-gated automatic rollback. */
 export async function upgrade(options: UpgradeOptions): Promise<UpgradeResult> {
   const started = Date.now()
-  const instance = await loadInstance(options.dir)
-  return withInstanceLock(instance, 'upgrade', async () => {
+  return withLockedInstance(options.dir, 'upgrade', async (instance) => {
     const {state, paths} = instance
     const base = {check: options.check, channel: options.channel ?? state.channel, pin: state.pin}
     let ctx: DeployContext | undefined
@@ -173,48 +212,64 @@ export async function upgrade(options: UpgradeOptions): Promise<UpgradeResult> {
     const target: JournalDeployment = {digest, repository: state.repository, tag: channel}
     const common = {...base, channel, durationMs: 0, recovered, registryRequests: registry.requests, to: target}
     if (!running.running) options.reporter.warn('the app container is not running; `agnes up` starts it.')
-    const upToDate = (message: string): UpgradeResult => ({...common, durationMs: Date.now() - started, message, outcome: 'up-to-date'})
-
-    if (digest === runningDigest) {
-      const changed = channel !== state.channel || state.deferredSince !== undefined
-      if (changed && !options.check) {
-        state.channel = channel
+    const upToDate = async (message: string, channelChanged: boolean): Promise<UpgradeResult> => {
+      // An idle tick ends a deferral: the next busy spell starts its own clock.
+      if ((channelChanged || state.deferredSince !== undefined) && !options.check) {
+        if (channelChanged) state.channel = channel
         delete state.deferredSince
         await writeState(paths, state)
       }
 
-      return upToDate(`already running ${channel} (${digest.slice(0, 19)}…).`)
+      return {...common, durationMs: Date.now() - started, message, outcome: 'up-to-date'}
     }
+
+    if (digest === runningDigest) return upToDate(`already running ${channel} (${digest.slice(0, 19)}…).`, channel !== state.channel)
 
     if (state.rejected.includes(digest) && !options.force) {
       options.reporter.warn(`${channel} points at ${digest.slice(0, 19)}…, which failed and was rolled back before; skipping it (use --force to try again).`)
-      return upToDate(`${channel} points at a rejected digest; staying on the current version.`)
+      return upToDate(`${channel} points at a rejected digest; staying on the current version.`, false)
     }
 
     if (options.check) {
       return {...common, durationMs: Date.now() - started, message: `would switch to ${channel} (${digest.slice(0, 19)}…).`, outcome: 'upgrade-available'}
     }
 
-    const busy = await instanceBusy(instance, options.signal)
-    if (busy.busy) {
+    let overdue = false
+    const deferIfBusy = async (): Promise<void> => {
+      if (overdue) return
+      const busy = await instanceBusy(instance, options.signal)
+      if (!busy.busy) return
       const since = state.deferredSince ?? new Date().toISOString()
-      const waited = Date.now() - Date.parse(since)
-      if (waited < options.maxDeferMs) {
-        if (!state.deferredSince) {
-          state.deferredSince = since
-          await writeState(paths, state)
-        }
-
-        throw new TryLaterError('E_DEFERRED', `the instance is busy (${busy.why}); the upgrade is deferred`, {
-          hint: `The next run tries again; after ${Math.round(options.maxDeferMs / 60_000)} min of deferral it proceeds anyway.`,
-          result: {...common, deferredSince: since, durationMs: Date.now() - started, message: `deferred: ${busy.why}`, outcome: 'deferred'},
-        })
+      if (Date.now() - Date.parse(since) >= options.maxDeferMs) {
+        overdue = true
+        options.reporter.warn(`the instance has been busy since ${since}; the maximum deferral has passed, upgrading anyway.`)
+        return
       }
 
-      options.reporter.warn(`the instance has been busy since ${since}; the maximum deferral has passed, upgrading anyway.`)
+      if (!state.deferredSince) {
+        state.deferredSince = since
+        await writeState(paths, state)
+      }
+
+      throw new TryLaterError('E_DEFERRED', `the instance is busy (${busy.why}); the upgrade is deferred`, {
+        hint: `The next run tries again; after ${Math.round(options.maxDeferMs / 60_000)} min of deferral it proceeds anyway.`,
+        result: {...common, deferredSince: since, durationMs: Date.now() - started, message: `deferred: ${busy.why}`, outcome: 'deferred'},
+      })
     }
 
-    const outcome = await switchVersion(await context(), target, {action: 'upgrade', alertWebhook: options.alertWebhook, allowPull: true, healthTimeoutMs: options.healthTimeoutMs, smoke: options.smoke})
+    await deferIfBusy()
+    const outcome = await switchVersion(await context(), target, {
+      action: 'upgrade',
+      // A sync may have started during the pull: look again before anything stops.
+      afterPull: deferIfBusy,
+      alertWebhook: options.alertWebhook,
+      allowPull: true,
+      healthTimeoutMs: options.healthTimeoutMs,
+      onSuccess(next) {
+        next.channel = channel
+      },
+      smoke: options.smoke,
+    })
     const result: UpgradeResult = {
       ...common,
       alert: outcome.alert,
@@ -223,14 +278,10 @@ export async function upgrade(options: UpgradeOptions): Promise<UpgradeResult> {
       message: outcome.outcome === 'upgraded' ? `upgraded ${describe(outcome.from)} → ${describe(outcome.to)}.` : `${outcome.outcome}: ${outcome.reason}`,
       outcome: outcome.outcome,
       reason: outcome.reason,
+      rollbackMs: outcome.rollbackMs,
       to: outcome.to,
     }
     throwIfFailed(outcome, result)
-    if (channel !== state.channel) {
-      state.channel = channel
-      await writeState(paths, state)
-    }
-
     return result
   })
 }
