@@ -167,28 +167,38 @@ function edit(path: string, change: (text: string) => string): () => void {
 
 describe('the disk holding .agnes/backups is full', () => {
   let published: Published
-  let instance: TestInstance
+  const instances: TestInstance[] = []
 
   beforeAll(async () => {
     published = await publishStandard('disk-full')
-    instance = await runningInstance('disk-full', published.repository)
+    await images.publish({channel: 'stable', repository: published.repository, tag: 'stable-2026.04.5', version: NEW.version})
   })
 
-  afterAll(() => destroyInstance(instance))
+  afterAll(() => {
+    for (const instance of instances) destroyInstance(instance)
+  })
 
-  it('a clear error, the old version serving, no journal, no partial backup; once space is back the next run upgrades', async () => {
+  // [name, size of the disk, bytes of state]. The first state cannot fit on the disk at all; the second
+  // leaves room enough to start a backup (more than agnes asks for up front when there is no earlier backup)
+  // but fills the disk half-way through it.
+  it.each([
+    ['with too little room to start a backup', '1m', 3 * 1024 ** 2],
+    ['half-way through the backup', '80m', 100 * 1024 ** 2],
+  ])('%s: a clear error naming the place, the old version serving, no journal, no partial backup; once space is back the next run upgrades', async (_name, diskSize, stateBytes) => {
+    await images.moveTag({fromTag: 'stable-2026.04.2', repository: published.repository, toTag: 'stable'})
+    const instance = await runningInstance('disk-full', published.repository)
+    instances.push(instance)
     const keepsakes = await writeKeepsakes(instance)
-    // 3 MiB of state cannot be backed up onto a 1 MiB disk.
-    const ballast = Buffer.alloc(3 * 1024 * 1024, 'agnes state ')
+    const ballast = Buffer.alloc(stateBytes, 'agnes state ')
     writeFileSync(stateFilePath(instance, 'ballast.bin'), ballast)
     const backupsDir = join(instance.dir, '.agnes', 'backups')
-    mountSmallDisk(backupsDir, '1m')
-    const digest = await releaseStable(published.repository, 'stable-2026.04.5', NEW.version)
+    mountSmallDisk(backupsDir, diskSize)
+    const digest = (await images.moveTag({fromTag: 'stable-2026.04.5', repository: published.repository, toTag: 'stable'})).digest
 
     const failed = await upgrade(instance)
     expect([3, 9], failed.stdout + failed.stderr).toContain(failed.exitCode)
-    expect(errorText(failed)).toMatch(/backups/)
-    expect(errorText(failed)).toMatch(/space|full|ENOSPC/i)
+    expect(errorText(failed), 'the error says where space is missing').toContain(backupsDir)
+    expect(errorText(failed)).toMatch(/space|full/i)
     expect(await servingNow(instance)).toEqual(OLD)
     expect(existsSync(journalPath(instance)), 'a journal was left behind').toBe(false)
     expect(readInstanceState(instance).rejected).not.toContain(digest)
