@@ -84,6 +84,7 @@ class Host {
           return {Id: imageIdOf(digest), RepoDigests: [`${REPO}@${digest}`]}
         },
       }),
+      listImages: async () => [...host.images].map((digest) => ({Id: imageIdOf(digest), RepoDigests: [`${REPO}@${digest}`]})),
       listContainers: async () => [
         ...(host.app ? [{Id: host.app.id, ImageID: imageIdOf(host.app.digest), Labels: {'com.docker.compose.project.working_dir': host.paths.dir}}] : []),
         ...host.otherContainers,
@@ -117,8 +118,10 @@ class Host {
         host.images.add(reference.split('@')[1])
       },
       async removeImage(reference: string) {
-        host.removed.push(reference.split('@')[1])
-        host.images.delete(reference.split('@')[1])
+        const digest = [...host.images].find((candidate) => reference === imageIdOf(candidate) || reference.endsWith(`@${candidate}`))
+        if (!digest) return false
+        host.removed.push(digest)
+        host.images.delete(digest)
         return true
       },
     }
@@ -333,10 +336,15 @@ describe('recovery looks at what runs first', () => {
     expect(existsSync(paths.journalFile)).toBe(false)
   })
 
-  it('a killed run that never started the target rolls back without rejecting it; one that failed its gates rejects it', async () => {
+  it('a run killed while switching back from an interrupted (never judged) target does not reject it; one that failed its gates does', async () => {
     host.images.add(NEW)
     host.app!.status = 'exited'
     await writeJournal(paths, journal('switching'))
+    await recoverFromJournal(ctx, (await readJournal(paths))!, {healthTimeoutMs: 5000})
+    expect(stateOnDisk().rejected).toEqual([])
+
+    host.app!.status = 'exited'
+    await writeJournal(paths, journal('rolling-back', {reason: 'interrupted'}))
     await recoverFromJournal(ctx, (await readJournal(paths))!, {healthTimeoutMs: 5000})
     expect(stateOnDisk().rejected).toEqual([])
 
@@ -524,5 +532,46 @@ describe('status and history with damaged files (item 8)', () => {
     const good = {action: 'up', durationMs: 1, outcome: 'deployed', time: '2026-04-01T00:00:00.000Z'}
     writeFileSync(paths.historyFile, ['42', '"junk"', '{"foo":1}', 'null', '[1]', JSON.stringify(good), '{"action":"up","outcome":"x","time":"t","durationMs":"slow"}'].join('\n') + '\n')
     expect(await readHistory(paths)).toEqual([good])
+  })
+})
+
+describe('the instance lock is taken before state is read (item 9)', () => {
+  it('upgrade, pin, rollback and up report `locked` (75) while another run holds the lock, without reading state it may be rewriting', async () => {
+    const {acquireLock} = await import('../../src/lib/lock.js')
+    const {upgrade} = await import('../../src/lib/upgrade/upgrade.js')
+    const {pin} = await import('../../src/lib/upgrade/pin.js')
+    const {rollback} = await import('../../src/lib/upgrade/rollback.js')
+    const {up} = await import('../../src/lib/up.js')
+    writeFileSync(paths.env, 'AGNES_HTTP_PORT=1\n')
+    const held = await acquireLock(paths.lockFile, {command: 'upgrade'})
+    try {
+      // The holder is halfway through rewriting state.json.
+      writeFileSync(paths.stateFile, '{"stateVersion": 1, "proj')
+      const common = {dir, healthTimeoutMs: 1000, reporter, signal: undefined}
+      for (const run of [
+        () => upgrade({...common, check: false, force: false, maxDeferMs: 0}),
+        () => pin({...common, version: 'stable-2026.04.1'}),
+        () => rollback(common),
+        () => up({...common, force: false}),
+      ]) {
+        const error = await failure(run())
+        expect(error.exitCode).toBe(75)
+        expect(error.code).toBe('E_LOCKED')
+      }
+    } finally {
+      await held?.release()
+    }
+  })
+
+  it('a directory that is not an instance is refused (exit 3) without creating .agnes/ in it', async () => {
+    const {upgrade} = await import('../../src/lib/upgrade/upgrade.js')
+    const empty = mkdtempSync(join(tmpdir(), 'agnes-not-an-instance-'))
+    try {
+      const error = await failure(upgrade({check: false, dir: empty, force: false, healthTimeoutMs: 1000, maxDeferMs: 0, reporter}))
+      expect(error.exitCode).toBe(3)
+      expect(existsSync(join(empty, '.agnes'))).toBe(false)
+    } finally {
+      rmSync(empty, {force: true, recursive: true})
+    }
   })
 })
