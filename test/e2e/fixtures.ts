@@ -139,3 +139,75 @@ export function singleJson(result: CliResult): any {
   if (result.json === undefined) throw new Error(`stdout is not one JSON document:\n${result.stdout}\n--- stderr\n${result.stderr}`)
   return result.json
 }
+
+/** Publishes a release and moves `stable` to it, as the publisher's CI does on every merge; returns its digest. */
+export async function releaseStable(repository: string, tag: string, version: string, options: {bootSeconds?: number} = {}): Promise<string> {
+  const images = await import('../standin/images.mjs')
+  const {digest} = await images.publish({channel: 'stable', repository, tag, version, ...options})
+  await images.moveTag({fromTag: tag, repository, toTag: 'stable'})
+  return digest
+}
+
+/** `agnes init` then `agnes up`: an instance that serves, for tests that start from a healthy instance. */
+export async function runningInstance(name: string, repository: string): Promise<TestInstance> {
+  const instance = await newInstance(name, {repository})
+  const up = await runAgnes(['up', '--json', '--dir', instance.dir])
+  if (up.exitCode !== 0) {
+    destroyInstance(instance)
+    throw new Error(`up failed (exit ${up.exitCode}): ${up.stdout}\n${up.stderr}`)
+  }
+
+  return instance
+}
+
+/** What the instance serves now: its version and whether the app's own health says ok. */
+export async function servingNow(instance: TestInstance): Promise<{version?: string; healthy: boolean}> {
+  try {
+    const [version, health] = await Promise.all([getJson(`${instance.url}/api/version`), getJson(`${instance.url}/api/health`)])
+    return {healthy: health.body.status === 'ok' && health.body.db_schema === 'ok', version: version.body.version}
+  } catch {
+    return {healthy: false}
+  }
+}
+
+function instanceAdminHeaders(instance: TestInstance): Record<string, string> {
+  return {authorization: `Bearer ${readEnvFile(join(instance.dir, '.env')).SCHEDULER_API_TOKEN}`, 'content-type': 'application/json'}
+}
+
+/** Registers a table through the admin API: state the app itself writes under /data/state. */
+export async function registerTable(instance: TestInstance, name: string): Promise<void> {
+  const response = await getJson(`${instance.url}/api/admin/register-table`, {
+    body: JSON.stringify({description: 'written before the switch', name, source_type: 'local'}),
+    headers: instanceAdminHeaders(instance),
+    method: 'POST',
+  })
+  if (response.status !== 201) throw new Error(`register-table answered ${response.status}: ${JSON.stringify(response.body)}`)
+}
+
+/** The ids of the tables the app's registry holds. */
+export async function registeredTables(instance: TestInstance): Promise<string[]> {
+  const response = await getJson(`${instance.url}/api/admin/registry`, {headers: instanceAdminHeaders(instance)})
+  if (response.status !== 200) throw new Error(`the registry answered ${response.status}`)
+  return response.body.tables.map((table: {id: string}) => table.id)
+}
+
+/** Where the engine keeps the instance's `data` volume (mounted at /data in the app) on this host. */
+export function dataVolumePath(instance: TestInstance): string {
+  const filters = ['--filter', `label=com.docker.compose.project=${instance.project}`, '--filter', 'label=com.docker.compose.volume=data']
+  const name = spawnSync('docker', ['volume', 'ls', '-q', ...filters], {encoding: 'utf8'}).stdout.trim()
+  if (!name || name.includes('\n')) throw new Error(`expected one data volume for ${instance.project}, found: ${JSON.stringify(name)}`)
+  return spawnSync('docker', ['volume', 'inspect', '--format', '{{.Mountpoint}}', name], {encoding: 'utf8'}).stdout.trim()
+}
+
+/** A file under the app's /data/state, written straight into the volume (as root on the engine's host). */
+export function stateFilePath(instance: TestInstance, name: string): string {
+  return join(dataVolumePath(instance), 'state', name)
+}
+
+export function journalPath(instance: TestInstance): string {
+  return join(instance.dir, '.agnes', 'journal.json')
+}
+
+export function readInstanceState(instance: TestInstance): any {
+  return JSON.parse(readFileSync(join(instance.dir, '.agnes', 'state.json'), 'utf8'))
+}
