@@ -1,10 +1,9 @@
-import {readFile} from 'node:fs/promises'
-
 import {EnvFile, EnvFileError} from '../env-file.js'
 import {InvalidInputError} from '../errors.js'
 import {writeFileAtomic} from '../fs-atomic.js'
 import {registerSecret} from '../redact.js'
 import {InstancePaths, instancePaths} from './paths.js'
+import {assertInstancePathsSafe, readTextNoFollow} from './safe-path.js'
 
 export type Channel = 'stable' | 'dev'
 export type TlsMode = 'none' | 'acme' | 'internal' | 'files'
@@ -66,13 +65,9 @@ export interface Instance {
   env: EnvFile
 }
 
+/** Reads a file of the instance, refusing a symbolic link or a directory where the file belongs (exit 3). */
 export async function readTextIfExists(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw error
-  }
+  return readTextNoFollow(path)
 }
 
 /** Parses a .env text and registers its secrets for redaction. Syntax errors are input errors (exit 3). */
@@ -121,6 +116,7 @@ export async function writeState(paths: InstancePaths, state: InstanceState): Pr
 /** Loads an initialised instance, or explains how to create one (exit 3). */
 export async function loadInstance(dir: string): Promise<Instance> {
   const paths = instancePaths(dir)
+  await assertInstancePathsSafe(paths)
   const state = await readState(paths)
   if (!state) {
     throw new InvalidInputError(`${paths.dir} is not an agnes instance (no .agnes/state.json)`, {
