@@ -152,7 +152,7 @@ export class InterruptedError extends AgnesError {
 export class UnsafePathError extends AgnesError {
   constructor(path: string, target?: string, options: AgnesErrorOptions = {}) {
     super('E_UNSAFE_PATH', ExitCode.INVALID, `${path} is a symbolic link${target === undefined ? '' : ` (to ${target})`}; agnes does not follow links inside an instance directory`, {
-      hint: 'Replace the link with the real file or directory, or pass the directory it points into as --dir.',
+      hint: 'Replace the link with a real file or directory inside the instance directory, then re-run.',
       ...options,
       details: {path, ...options.details},
     })
