@@ -2,6 +2,7 @@ import {EnvFile, EnvFileError} from '../env-file.js'
 import {InvalidInputError} from '../errors.js'
 import {writeFileAtomic} from '../fs-atomic.js'
 import {registerSecret} from '../redact.js'
+import {warnAboutFile} from './file-warnings.js'
 import {InstancePaths, instancePaths} from './paths.js'
 import {assertInstancePathsSafe, readTextNoFollow} from './safe-path.js'
 
@@ -84,6 +85,11 @@ export function parseEnv(text: string, path: string): EnvFile {
   }
 
   for (const key of SECRET_ENV_KEYS) registerSecret(env.get(key))
+  for (const {key, lines} of env.duplicates()) {
+    const last = lines.at(-1)
+    warnAboutFile(`${path} defines ${key} on lines ${lines.join(', ')}; Docker Compose uses the last one (line ${last}), and so does agnes. Delete the other line${lines.length > 2 ? 's' : ''}.`)
+  }
+
   return env
 }
 
