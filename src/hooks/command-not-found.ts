@@ -16,7 +16,7 @@ const hook: Hook.CommandNotFound = async function (options) {
 
   let error: UsageError
   if (options.id.startsWith('-')) {
-    error = new UsageError(`Expected a command before any flag, got ${options.id.replace(/=.*$/s, '')}`, {hint: `Run \`agnes <command> [flags]\`, e.g. \`agnes status --json\`. Commands: ${commands.join(', ')}.`})
+    error = new UsageError(`Expected a command before any flag, got ${options.id.replace(/=.*$/s, '')}`, {hint: `Run \`agnes <command> [flags]\`, e.g. \`agnes status --json\`. Commands: ${commands.join(', ')}. See \`agnes --help\`.`})
   } else {
     const best = closest(options.id, commands)
     error = new UsageError(`Unknown command ${options.id}`, {hint: best === undefined ? `Commands: ${commands.join(', ')}. See \`agnes --help\`.` : `Did you mean \`agnes ${best}\`? See \`agnes --help\`.`})

@@ -1,7 +1,7 @@
 // The instance directory is not a doorway (issue 7, item 7), and bad paths are exit 3 naming the path
 // (item 8): through the built CLI, as root's cron would run it, with --json and without.
 import {createHash} from 'node:crypto'
-import {mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
+import {appendFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join, relative} from 'node:path'
 import {afterAll, beforeEach, describe, expect, it} from 'vitest'
@@ -158,5 +158,30 @@ describe('bad instance paths are exit 3 naming the path (never exit 1)', () => {
     const result = await runAgnes(['init', '--non-interactive', '--admin-email', 'admin@example.com', '--dir', dir, '--json'])
     expect(result.exitCode, result.stdout).toBe(3)
     expect(result.json.error.message).toContain(`${join(dir, 'config')} is a file, but agnes needs a directory there`)
+  })
+})
+
+describe('a key defined twice in .env: the last definition wins, as in Docker Compose, with a warning', () => {
+  it('reads the last one, warns naming the key and the lines, and updates the last one', async () => {
+    const envFile = join(dir, '.env')
+    const firstLine = readFileSync(envFile, 'utf8').split('\n').indexOf('AGNES_HTTP_PORT=8000') + 1
+    appendFileSync(envFile, 'AGNES_HTTP_PORT=8123\n')
+    const lastLine = readFileSync(envFile, 'utf8').trimEnd().split('\n').length
+    const warning = `${envFile} defines AGNES_HTTP_PORT on lines ${firstLine} and ${lastLine}; Docker Compose uses the last one (line ${lastLine}), and so does agnes. Delete the other line.`
+
+    const plan = await runAgnes(['init', '--non-interactive', '--dry-run', '--dir', dir, '--json'], {env: {NODE_ENV: 'production'}})
+    expect(plan.exitCode, plan.stdout).toBe(0)
+    expect(plan.json.result.settings.httpPort).toBe(8123)
+    expect(plan.json.warnings).toEqual([warning])
+
+    const status = await runAgnes(['status', '--dir', dir], {env: {DOCKER_HOST: `unix://${join(root, 'no-docker.sock')}`, NODE_ENV: 'production'}})
+    expect(status.stderr).toContain(`Warning: ${warning}`)
+    expect(status.stderr.split(warning)).toHaveLength(2)
+
+    const update = await runAgnes(['init', '--non-interactive', '--http-port', '8200', '--dir', dir, '--json'])
+    expect(update.exitCode, update.stdout).toBe(0)
+    const lines = readFileSync(envFile, 'utf8').split('\n')
+    expect(lines[firstLine - 1]).toBe('AGNES_HTTP_PORT=8000')
+    expect(lines[lastLine - 1]).toBe('AGNES_HTTP_PORT=8200')
   })
 })

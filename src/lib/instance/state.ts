@@ -87,7 +87,7 @@ export function parseEnv(text: string, path: string): EnvFile {
   for (const key of SECRET_ENV_KEYS) registerSecret(env.get(key))
   for (const {key, lines} of env.duplicates()) {
     const last = lines.at(-1)
-    warnAboutFile(`${path} defines ${key} on lines ${lines.join(', ')}; Docker Compose uses the last one (line ${last}), and so does agnes. Delete the other line${lines.length > 2 ? 's' : ''}.`)
+    warnAboutFile(`${path} defines ${key} on lines ${lines.slice(0, -1).join(', ')} and ${last}; Docker Compose uses the last one (line ${last}), and so does agnes. Delete the other line${lines.length > 2 ? 's' : ''}.`)
   }
 
   return env
