@@ -3,7 +3,7 @@ import {AgnesError, UsageError} from './lib/errors.js'
 /** What a usage error may know of a command's flags and arguments (oclif's definitions, loosely typed). */
 export interface CommandShape {
   id?: string
-  flags: Record<string, {description?: string; env?: string; options?: readonly string[]; type?: string} | undefined>
+  flags: Record<string, {description?: string; env?: string; options?: readonly string[]} | undefined>
   args: Record<string, {options?: readonly string[]} | undefined>
 }
 
@@ -48,7 +48,8 @@ function describe(error: Error & {flags?: string[]; args?: Array<string | {name?
   const name = error.constructor.name
 
   if (name === 'NonExistentFlagsError' && error.flags) {
-    const flags = [...new Set(error.flags.map((flag) => flag.replace(/=.*$/s, '')))]
+    // `--name=value` → `--name`; a short flag may carry its value glued on (`-xvalue`) → `-x`.
+    const flags = [...new Set(error.flags.map((flag) => (flag.startsWith('--') ? flag.replace(/=.*$/s, '') : flag.slice(0, 2))))]
     return {flag: flags.map(flagName).find((flag) => SECRET_NAME.test(flag)) ?? flagName(flags[0]), message: `Unknown flag${flags.length === 1 ? '' : 's'} ${flags.join(', ')}`}
   }
 

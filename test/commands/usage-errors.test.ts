@@ -30,6 +30,7 @@ const CASES: Case[] = [
   {args: ['configure', `--keboola-token=${SECRET}`], hint: /AGNES_KEBOOLA_TOKEN, --keboola-token-file or --keboola-token-stdin/, message: 'Unknown flag --keboola-token', name: 'a Keboola token as a flag'},
   {args: ['smoke', '--token', SECRET], hint: /AGNES_TOKEN or --token-file/, message: 'Unknown flag --token', name: 'an API token as a flag'},
   {args: ['upgrade', `--webhook=${SECRET}`], hint: /never takes a secret from a flag value/, message: 'Unknown flag --webhook', name: 'a secret-looking flag without a twin'},
+  {args: ['init', `-X${SECRET}`], message: 'Unknown flag -X', name: 'an unknown short flag with its value glued on'},
   {args: ['init', `--admin-emial=${SECRET}`], hint: /Did you mean --admin-email\?/, message: 'Unknown flag --admin-emial', name: 'a mistyped flag'},
   {args: ['init', `--channel=${SECRET}`], message: '--channel must be one of: stable, dev', name: 'a value outside the options'},
   {args: ['init'], env: {AGNES_CHANNEL: SECRET}, message: '--channel (set through AGNES_CHANNEL) must be one of: stable, dev', name: 'a bad value from the environment twin'},
