@@ -2,12 +2,12 @@ import {access, chmod, constants, mkdir, rmdir, stat} from 'node:fs/promises'
 import {dirname, join, resolve} from 'node:path'
 
 import {EnvFile} from './env-file.js'
-import {InvalidInputError, TryLaterError} from './errors.js'
+import {InvalidInputError} from './errors.js'
 import {writeFileAtomic} from './fs-atomic.js'
 import {digestReference, parseRepository} from './image-ref.js'
 import {managedKey, readTemplate, renderCompose, sha256, isHandEdited} from './instance/managed-files.js'
 import {InstancePaths, instancePaths} from './instance/paths.js'
-import {acquireLock, readLock} from './lock.js'
+import {takeInstanceLock} from './instance-lock.js'
 import {Channel, InstanceState, TlsMode, parseEnv, readState, readTextIfExists, writeState} from './instance/state.js'
 import {generateFernetKey, generateHexSecret, isFernetKey} from './secrets.js'
 
@@ -142,12 +142,7 @@ export async function withInitLock<T>(dir: string, work: () => Promise<T>): Prom
   const created: string[] = []
   for (let path = paths.agnesDir; !(await pathExists(path)) && path !== dirname(path); path = dirname(path)) created.push(path)
   await checkDirectoryWritable(paths.dir)
-  const lock = await acquireLock(paths.lockFile, {command: 'init'})
-  if (!lock) {
-    const holder = await readLock(paths.lockFile)
-    const who = holder ? `pid ${holder.pid} (${holder.command}) since ${holder.startedAt}` : 'another agnes run'
-    throw new TryLaterError('E_LOCKED', `the instance is locked by ${who}`, {hint: 'Another agnes run is changing this instance; try again when it ends.'})
-  }
+  const lock = await takeInstanceLock(paths, 'init')
 
   let result: T
   try {
