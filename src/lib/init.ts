@@ -8,6 +8,7 @@ import {digestReference, parseRepository} from './image-ref.js'
 import {managedKey, readTemplate, renderCompose, sha256, isHandEdited} from './instance/managed-files.js'
 import {InstancePaths, instancePaths} from './instance/paths.js'
 import {takeInstanceLock} from './instance-lock.js'
+import {assertSafePath} from './instance/safe-path.js'
 import {Channel, InstanceState, TlsMode, parseEnv, readState, readTextIfExists, writeState} from './instance/state.js'
 import {generateFernetKey, generateHexSecret, isFernetKey} from './secrets.js'
 
@@ -69,27 +70,10 @@ export interface InitPlan {
   state: InstanceState
 }
 
-/** `config/` must be a directory: it holds instance.yaml and is mounted into the app. */
-async function checkConfigDirectory(paths: InstancePaths): Promise<void> {
-  let info
-  try {
-    info = await stat(paths.configDir)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return
-    throw new InvalidInputError(`${paths.configDir} cannot be read (${(error as NodeJS.ErrnoException).code})`, {hint: 'Check its permissions, then re-run.'})
-  }
-
-  if (!info.isDirectory()) {
-    throw new InvalidInputError(`${paths.configDir} is not a directory; agnes keeps config/instance.yaml in it`, {
-      details: {file: 'config'},
-      hint: `Move it out of the way (e.g. \`mv ${paths.configDir} ${paths.configDir}.bak\`), then re-run \`agnes init\`.`,
-    })
-  }
-}
-
 export async function readExisting(dir: string): Promise<ExistingInstance> {
   const paths = instancePaths(dir)
-  await checkConfigDirectory(paths)
+  // config/ must be a directory: it holds instance.yaml and is mounted into the app.
+  await assertSafePath(paths.configDir, 'directory')
   const envText = await readTextIfExists(paths.env)
   return {
     env: envText === undefined ? undefined : parseEnv(envText, paths.env),

@@ -73,13 +73,13 @@ export async function assertSafePath(path: string, expected: PathKind = 'file'):
 function checkKind(path: string, info: Stats, expected: PathKind): void {
   if (expected === 'directory' && !info.isDirectory()) {
     throw new InvalidInputError(`${path} is ${describeKind(info)}, but agnes needs a directory there`, {
-      hint: `Move ${path} out of the way (agnes creates the directory), then re-run.`,
+      hint: `Move it out of the way (e.g. \`mv ${path} ${path}.bak\`; agnes creates the directory), then re-run.`,
     })
   }
 
   if (expected === 'file' && !info.isFile()) {
     throw new InvalidInputError(`${path} is ${describeKind(info)}, but agnes needs a regular file there`, {
-      hint: `Move ${path} out of the way, then re-run (\`agnes init\` recreates what it needs).`,
+      hint: `Move it out of the way (e.g. \`mv ${path} ${path}.bak\`), then re-run (\`agnes init\` recreates what it needs).`,
     })
   }
 }
