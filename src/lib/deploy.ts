@@ -1,6 +1,7 @@
 import {statfs} from 'node:fs/promises'
 import {createServer} from 'node:net'
 
+import {validateCaddyConfig} from './docker/caddy-validate.js'
 import {Compose, CommandRunner, detectCompose, execaRunner} from './docker/compose.js'
 import {DockerEngine} from './docker/engine.js'
 import {AgnesError, ExitCode, InvalidInputError} from './errors.js'
@@ -106,6 +107,8 @@ export async function preflight(ctx: DeployContext): Promise<string[]> {
       hint: 'Fix docker-compose.override.yml or .env by hand, or run `agnes init --force` to restore docker-compose.yml.',
     })
   }
+
+  if (state.tls !== 'none') await validateCaddyConfig(ctx.instance, ctx.compose, ctx.signal)
 
   return warnings
 }
