@@ -590,7 +590,7 @@ function render() {
   add(failed(rb).trimEnd())
 
   add()
-  for (const line of renderCaddyUpgrade(report.caddyUpgrade)) add(line)
+  for (const line of renderCaddyUpgrade(report.caddyUpgrade, report.cleanup)) add(line)
   add()
   const clean = report.cleanup
   if (clean) add(`cleanup: ${clean.kept ? `kept ${clean.kept.dir} (project ${clean.kept.project})` : `${clean.containersRemoved} containers, ${clean.volumesRemoved} volumes, ${clean.localImageTagsRemoved} local image references removed; instance dir removed: ${clean.instanceDirRemoved}; containers left: ${clean.containersLeft}`}`)
