@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {AgnesCommand} from '../base-command.js'
+import {validatePlannedCaddyConfig} from '../lib/docker/caddy-validate.js'
 import {InterruptedError, InvalidInputError} from '../lib/errors.js'
 import {InitSettings, applyInit, checkDirectoryWritable, planInit, readExisting} from '../lib/init.js'
 import {resolveInitSettings} from '../lib/init-settings.js'
@@ -116,6 +117,7 @@ from a flag value.`
 
     if (!flags['dry-run']) {
       await checkDirectoryWritable(plan.dir)
+      await validatePlannedCaddyConfig(plan)
       await applyInit(plan)
     }
 

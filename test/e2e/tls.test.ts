@@ -176,7 +176,7 @@ describe('TLS through Caddy', () => {
     expect(maintenance.body).toBe(readFileSync(join(instance.dir, 'static', 'maintenance.html'), 'utf8'))
   })
 
-  it('--tls files: Caddy serves the openssl certificate; missing or broken cert files and a broken Caddyfile are refused before anything restarts', async () => {
+  it('--tls files: Caddy serves the openssl certificate; missing or broken cert files and a broken Caddyfile are refused before anything restarts, by up and by init', async () => {
     const certs = opensslCertificate(workDir, 'agnes.test')
     const instance = await tlsInstance('tls-files', ['--tls', 'files', '--tls-cert-dir', certs, '--domain', 'agnes.test'])
     const started = await up(instance)
@@ -217,6 +217,18 @@ describe('TLS through Caddy', () => {
     writeFileSync(caddyfile, caddyfileBefore)
     const again = await up(instance)
     expect(again.exitCode, again.stderr).toBe(0)
+
+    // init pointed at certificate files Caddy cannot load: nothing written, the running proxy untouched.
+    const mismatched = opensslCertificate(workDir, 'agnes.test')
+    writeFileSync(join(mismatched, 'privkey.pem'), readFileSync(join(other, 'privkey.pem')))
+    const envBefore = readFileSync(join(instance.dir, '.env'), 'utf8')
+    const reinit = await runAgnes(['init', '--non-interactive', '--json', '--dir', instance.dir, '--tls-cert-dir', mismatched])
+    expect(reinit.exitCode, reinit.stdout + reinit.stderr).toBe(3)
+    expect(singleJson(reinit).error.message).toMatch(/^Caddy refuses the configuration: .*private key/)
+    expect(readFileSync(join(instance.dir, '.env'), 'utf8')).toBe(envBefore)
+    expect(readFileSync(caddyfile, 'utf8')).toBe(caddyfileBefore)
+    expect(serviceContainer(instance.project, 'caddy')).toEqual(running.caddy)
+    expect((await httpsGet(instance.httpsPort, 'agnes.test', '/api/version', {ca})).status).toBe(200)
   })
 
   it('--tls acme: the rendered Caddyfile validates with `caddy validate` (no ACME server is contacted)', async () => {

@@ -1,12 +1,16 @@
-import {stat} from 'node:fs/promises'
-import {resolve} from 'node:path'
+import {mkdtemp, rm, stat, symlink} from 'node:fs/promises'
+import {join, resolve} from 'node:path'
 
 import {AgnesError, ProxyConfigError} from '../errors.js'
-import {Instance} from '../instance/state.js'
-import {Compose} from './compose.js'
+import {writeFileAtomic} from '../fs-atomic.js'
+import {instancePaths} from '../instance/paths.js'
+import {Instance, InstanceState, parseEnv, readTextIfExists} from '../instance/state.js'
+import {Compose, detectCompose} from './compose.js'
 
 const CADDY_SERVICE = 'caddy'
 const CERT_FILES = ['fullchain.pem', 'privkey.pem']
+/** The instance files the caddy service reads, as paths relative to the instance directory. */
+const CADDY_INPUTS = ['docker-compose.yml', '.env', 'Caddyfile', join('static', 'maintenance.html')]
 
 async function nonEmptyFile(path: string): Promise<boolean> {
   try {
@@ -55,5 +59,42 @@ export async function validateCaddyConfig(instance: Instance, compose: Compose, 
     const reason = error instanceof AgnesError ? caddyErrorLine(error.message) : undefined
     if (reason === undefined) throw error
     throw new ProxyConfigError(`Caddy refuses the configuration: ${reason}`, {hint})
+  }
+}
+
+/** What validatePlannedCaddyConfig needs of an init plan (src/lib/init.ts). */
+export interface PlannedInstanceFiles {
+  dir: string
+  state: InstanceState
+  files: Array<{path: string; action: string; content: string; mode: number}>
+}
+
+/**
+ * Before init rewrites the files of a deployed TLS instance: the planned Caddyfile, .env and compose file go
+ * to a scratch copy of the instance (same compose project, so the same volumes) and must pass
+ * validateCaddyConfig there; otherwise init writes nothing and the running Caddy keeps the files it has.
+ */
+export async function validatePlannedCaddyConfig(plan: PlannedInstanceFiles, signal?: AbortSignal): Promise<void> {
+  if (plan.state.tls === 'none' || plan.state.current === undefined) return
+  if (!plan.files.some((file) => file.action === 'create' || file.action === 'update')) return
+  const paths = instancePaths(plan.dir)
+  const scratch = await mkdtemp(join(paths.agnesDir, 'caddy-check-'))
+  try {
+    const scratchPaths = instancePaths(scratch)
+    const planned = (path: string) => plan.files.find((file) => file.path === path && file.action !== 'keep')
+    for (const name of CADDY_INPUTS) {
+      const file = planned(name)
+      const onDisk = file ? undefined : await readTextIfExists(join(paths.dir, name))
+      if (file || onDisk !== undefined) await writeFileAtomic(join(scratch, name), file?.content ?? onDisk ?? '', file?.mode ?? 0o600)
+    }
+
+    // The compose default for the cert directory is ./certs, relative to the instance.
+    await symlink(join(paths.dir, 'certs'), join(scratch, 'certs'))
+    const envFile = planned('.env')
+    const instance: Instance = {env: parseEnv(envFile?.content ?? '', scratchPaths.env), paths: scratchPaths, state: plan.state}
+    const compose = new Compose(await detectCompose(), {paths: scratchPaths, profiles: ['tls'], project: plan.state.project})
+    await validateCaddyConfig(instance, compose, signal)
+  } finally {
+    await rm(scratch, {force: true, recursive: true})
   }
 }
