@@ -344,6 +344,16 @@ describe('TLS', () => {
     expect(caddyfileAsCaddySeesIt(dir)).toMatch(/^\s*tls \/certs\/fullchain\.pem \/certs\/privkey\.pem \{$/m)
   })
 
+  it('with TLS writes the maintenance page once and keeps an edited one', async () => {
+    const p = await init(settings({domain: 'agnes.internal.example', tls: 'internal'}))
+    expect(fileOf(p, 'static/maintenance.html').action).toBe('create')
+    expect(read('static/maintenance.html')).toContain('Agnes is being updated')
+    writeFileSync(join(dir, 'static', 'maintenance.html'), '<h1>Acme Corp: back soon</h1>\n')
+    const again = await init(settings({domain: 'agnes.internal.example', tls: 'internal'}))
+    expect(again.files.some((f) => f.path === 'static/maintenance.html')).toBe(false)
+    expect(read('static/maintenance.html')).toBe('<h1>Acme Corp: back soon</h1>\n')
+  })
+
   it('switching TLS off clears CADDY_TLS and publishes the app port again', async () => {
     await init(settings({acmeEmail: 'certs@example.com', domain: 'agnes.example.com', tls: 'acme'}))
     const p = await init(settings({domain: 'agnes.example.com'}))
