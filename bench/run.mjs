@@ -6,25 +6,27 @@
 //      approach (`docker-compose pull` + image-ID compare), in the same run            target ≤ 0.5 s, no pull
 //   3. downtime of a good upgrade (prober every 50 ms) next to the stand-in's boot     target boot + ≤ 1 s
 //   4. crash-on-start release → old version serving again                              target ≤ 5 s + old boot
+//   5. a good upgrade seen through Caddy (HTTPS): only healthy 200s or the maintenance page, no connection error
 //
 // Needs a Docker engine and the local registry on 127.0.0.1:5000 (started here with
 // test/infra/start-docker.sh) and a built CLI (`npm run bench` builds first). The readable report goes to
 // stdout, progress to stderr, and the same figures as JSON to bench/results/latest.json. Everything it
 // creates (compose project, containers, volumes, the instance directory, local image tags) is removed at the
 // end, also on failure or Ctrl-C. Env: BENCH_RUNS (default 11), BENCH_KEEP=1 keeps the instance,
-// BENCH_NO_PROXY=1 skips the counting registry proxy, BENCH_PARTS=1,2,3,4 selects parts.
+// BENCH_NO_PROXY=1 skips the counting registry proxy, BENCH_PARTS=1,2,3,4,5 selects parts.
 import {randomBytes} from 'node:crypto'
 import {appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import {join} from 'node:path'
 
+import {caddyUpgrade, cleanUpCaddyUpgrade, renderCaddyUpgrade} from './lib/caddy-upgrade.mjs'
 import {composeCommand, containerTimeline, localImages, measureBoot, removeByLabel, removeImages, watchEvents} from './lib/docker.mjs'
 import {firstHealthyAfter, longestOutage, probeHealth, startProber, versionsSeen, waitHealthy} from './lib/probe.mjs'
 import {activeChildren, binPath, describeFailure, engineOpenFileLimit, freePort, killGroup, now, repoRoot, round, run, runAgnes, runAsync, say, sleep, stats} from './lib/proc.mjs'
 import {startCountingProxy} from './lib/registry-proxy.mjs'
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 11))
-const PARTS = new Set((process.env.BENCH_PARTS ?? '1,2,3,4').split(',').map((part) => part.trim()))
+const PARTS = new Set((process.env.BENCH_PARTS ?? '1,2,3,4,5').split(',').map((part) => part.trim()))
 const REGISTRY = '127.0.0.1:5000'
 const HEALTH_TIMEOUT_S = 120
 const BOOT_RUNS = 3
@@ -32,7 +34,7 @@ const PROBE_INTERVAL_MS = 50
 const TARGETS = {coldStartRatio: 3, noopTickMs: 500, downtimeOverBootMs: 1000, rollbackOverBootMs: 5000}
 const resultsDir = join(repoRoot, 'bench', 'results')
 
-const report = {meta: {}, coldStart: undefined, noopTick: undefined, goodUpgrade: undefined, smokeUpgrade: undefined, rollback: undefined, cleanup: undefined}
+const report = {meta: {}, coldStart: undefined, noopTick: undefined, goodUpgrade: undefined, smokeUpgrade: undefined, rollback: undefined, caddyUpgrade: undefined, cleanup: undefined}
 const ctx = {runId: randomBytes(3).toString('hex'), bootCache: new Map()}
 ctx.label = `org.agnes.bench=${ctx.runId}`
 let cleanedUp = false
@@ -489,6 +491,7 @@ function cleanUp() {
     out.localImageTagsRemoved = repositories.length > 0 ? removeImages(repositories) + removeImages(repositories) : 0
     const left = ctx.project ? run('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${ctx.project}`]).stdout.trim() : ''
     out.containersLeft = left ? left.split('\n').length : 0
+    out.tlsInstanceRemoved = cleanUpCaddyUpgrade(ctx)
   }
 
   out.note = 'the pushed manifests stay in the local test registry (as with the e2e suite)'
@@ -586,6 +589,9 @@ function render() {
   if (rb?.nextTick) add(`   next cron tick: exit ${rb.nextTick.exitCode}, outcome ${rb.nextTick.outcome}, ${ms(rb.nextTick.ms)}${rb.nextTick.warnings?.length ? `; warning: ${String(rb.nextTick.warnings[0]).slice(0, 120)}` : ''}`)
   add(failed(rb).trimEnd())
 
+  add()
+  for (const line of renderCaddyUpgrade(report.caddyUpgrade, report.cleanup)) add(line)
+  add()
   const clean = report.cleanup
   if (clean) add(`cleanup: ${clean.kept ? `kept ${clean.kept.dir} (project ${clean.kept.project})` : `${clean.containersRemoved} containers, ${clean.volumesRemoved} volumes, ${clean.localImageTagsRemoved} local image references removed; instance dir removed: ${clean.instanceDirRemoved}; containers left: ${clean.containersLeft}`}`)
   add('report: bench/results/latest.txt; JSON: bench/results/latest.json')
@@ -638,6 +644,7 @@ async function main() {
     await part('goodUpgrade', '3. downtime of a good upgrade', PARTS.has('3'), goodUpgrade)
     await part('smokeUpgrade', '3b. good upgrade with the smoke gate', PARTS.has('3'), smokeUpgrade)
     await part('rollback', '4. rollback after a crash-on-start release', PARTS.has('4'), rollback)
+    await part('caddyUpgrade', '5. a good upgrade through Caddy', PARTS.has('5'), (out) => caddyUpgrade(out, ctx, fail))
   } finally {
     say('cleaning up…')
     cleanUp()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a Debian 12 machine (run as root): a Docker engine, Docker Compose v1
 # (Debian's docker-compose) and v2 (the CLI plugin, see install-compose-v2.sh) and a registry, then starts the
-# engine and a local registry on 127.0.0.1:5000. Safe to run again.
+# engine and a local registry on 127.0.0.1:5000, and pushes the Caddy test image there. Safe to run again.
 set -euo pipefail
 
 missing=()
@@ -19,3 +19,5 @@ fi
 
 bash "$(dirname "$0")/install-compose-v2.sh"
 bash "$(dirname "$0")/../test/infra/start-docker.sh"
+# The Caddy image of the TLS tests (Debian's caddy package, fetched with apt-get download when missing).
+node "$(dirname "$0")/../test/infra/caddy-image.mjs" >/dev/null

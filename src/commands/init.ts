@@ -134,7 +134,11 @@ from a flag value.`
       if (!go) throw new InterruptedError('Cancelled; nothing was written')
     }
 
-    if (!flags['dry-run']) await applyInit(plan)
+    if (!flags['dry-run']) {
+      const {validatePlannedCaddyConfig} = await import('../lib/docker/caddy-validate.js')
+      await validatePlannedCaddyConfig(plan)
+      await applyInit(plan)
+    }
 
     const dirArg = plan.dir === process.cwd() ? '' : ` --dir ${plan.dir}`
     return {

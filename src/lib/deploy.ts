@@ -1,6 +1,7 @@
 import {statfs} from 'node:fs/promises'
 import {createServer} from 'node:net'
 
+import {validateCaddyConfig} from './docker/caddy-validate.js'
 import {Compose, CommandRunner, detectCompose, execaRunner} from './docker/compose.js'
 import {DockerEngine} from './docker/engine.js'
 import {AgnesError, ExitCode, InvalidInputError} from './errors.js'
@@ -105,7 +106,7 @@ export async function preflight(ctx: DeployContext): Promise<string[]> {
   return warnings
 }
 
-/** The merged compose config (managed file, override, .env) as Compose itself parses it; invalid is exit 3. */
+/** The merged compose config (managed file, override, .env) as Compose parses it, and with TLS the Caddy config as Caddy does; invalid is exit 3. */
 export async function checkComposeConfig(ctx: DeployContext): Promise<void> {
   try {
     await ctx.compose.exec(['config', '-q'], {signal: ctx.signal})
@@ -114,6 +115,9 @@ export async function checkComposeConfig(ctx: DeployContext): Promise<void> {
       hint: 'Fix docker-compose.override.yml or .env by hand, or run `agnes init --force` to restore docker-compose.yml.',
     })
   }
+
+  // The Caddyfile and cert files are checked by Caddy itself before anything restarts.
+  if (ctx.instance.state.tls !== 'none') await validateCaddyConfig(ctx.instance, ctx.compose, ctx.signal)
 }
 
 /** Makes sure the image is on this host; pulls it by digest when it is not. */

@@ -174,3 +174,10 @@ export function toAgnesError(error: unknown): AgnesError {
   }
   return new InternalError(String(error))
 }
+
+/** The Caddy configuration (Caddyfile, TLS settings in .env, certificate files) would not load. */
+export class ProxyConfigError extends AgnesError {
+  constructor(message: string, options?: AgnesErrorOptions) {
+    super('E_PROXY_CONFIG', ExitCode.INVALID, message, options)
+  }
+}

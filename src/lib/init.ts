@@ -353,6 +353,10 @@ export async function planInit(existing: ExistingInstance, settings: InitSetting
   files.push(await planFile(paths, paths.instanceYaml, await planInstanceYaml(existing.instanceYaml, settings), 0o644, {force: true, managed: false}))
   if (settings.tls !== 'none') {
     files.push(await planFile(paths, paths.caddyfile, await readTemplate('Caddyfile'), 0o644, managed))
+    // Written once; the operator may brand it, so an existing page is kept.
+    if ((await readTextIfExists(paths.maintenancePage)) === undefined) {
+      files.push({action: 'create', content: await readTemplate('static/maintenance.html'), mode: 0o644, path: managedKey(paths, paths.maintenancePage)})
+    }
   }
 
   if (secrets.adminPassword !== undefined) {

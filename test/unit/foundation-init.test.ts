@@ -327,13 +327,13 @@ describe('TLS', () => {
     expect(state.managedFiles.Caddyfile).toBe(createHash('sha256').update(read('Caddyfile')).digest('hex'))
     const site = caddyfileAsCaddySeesIt(dir)
     expect(site).toContain('agnes.example.com {')
-    expect(site).toMatch(/^\s*tls certs@example\.com$/m)
+    expect(site).toMatch(/^\s*tls certs@example\.com \{$/m)
   })
 
   it('internal: Caddy gets `tls internal`', async () => {
     await init(settings({domain: 'agnes.internal.example', tls: 'internal'}))
     expect(readEnvFile().get('CADDY_TLS')).toBe('tls internal')
-    expect(caddyfileAsCaddySeesIt(dir)).toMatch(/^\s*tls internal$/m)
+    expect(caddyfileAsCaddySeesIt(dir)).toMatch(/^\s*tls internal \{$/m)
   })
 
   it('files: Caddy serves the certificate files from the given directory', async () => {
@@ -342,7 +342,17 @@ describe('TLS', () => {
     const env = readEnvFile()
     expect(env.get('AGNES_TLS_CERT_DIR')).toBe(certs)
     expect(env.get('AGNES_HTTP_BIND')).toBe('127.0.0.1')
-    expect(caddyfileAsCaddySeesIt(dir)).toMatch(/^\s*tls \/certs\/fullchain\.pem \/certs\/privkey\.pem$/m)
+    expect(caddyfileAsCaddySeesIt(dir)).toMatch(/^\s*tls \/certs\/fullchain\.pem \/certs\/privkey\.pem \{$/m)
+  })
+
+  it('with TLS writes the maintenance page once and keeps an edited one', async () => {
+    const p = await init(settings({domain: 'agnes.internal.example', tls: 'internal'}))
+    expect(fileOf(p, 'static/maintenance.html').action).toBe('create')
+    expect(read('static/maintenance.html')).toContain('Agnes is being updated')
+    writeFileSync(join(dir, 'static', 'maintenance.html'), '<h1>Acme Corp: back soon</h1>\n')
+    const again = await init(settings({domain: 'agnes.internal.example', tls: 'internal'}))
+    expect(again.files.some((f) => f.path === 'static/maintenance.html')).toBe(false)
+    expect(read('static/maintenance.html')).toBe('<h1>Acme Corp: back soon</h1>\n')
   })
 
   it('switching TLS off clears CADDY_TLS and publishes the app port again', async () => {

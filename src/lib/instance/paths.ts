@@ -11,6 +11,8 @@ export interface InstancePaths {
   configDir: string
   instanceYaml: string
   caddyfile: string
+  /** The page Caddy serves with 503 while the app restarts. */
+  maintenancePage: string
   /** The CLI's own state. */
   agnesDir: string
   stateFile: string
@@ -40,6 +42,7 @@ export function instancePaths(dir: string): InstancePaths {
     instanceYaml: join(root, 'config', 'instance.yaml'),
     journalFile: join(agnesDir, 'journal.json'),
     lockFile: join(agnesDir, 'lock'),
+    maintenancePage: join(root, 'static', 'maintenance.html'),
     override: join(root, 'docker-compose.override.yml'),
     secretsFile: join(agnesDir, 'secrets.env'),
     stateFile: join(agnesDir, 'state.json'),
