@@ -471,9 +471,9 @@ function assertCase(c: BadInputCase, json: boolean, run: CaseRun, expect: typeof
   const leaked = [...instanceSecrets.map((secret, i) => [`instance secret #${i + 1}`, secret]), ...(c.secrets ?? []).map((secret, i) => [`case secret #${i + 1}`, secret])]
     .filter(([, secret]) => output.includes(secret))
     .map(([label]) => label)
-  expect.soft(leaked, `secrets in the output of: agnes ${args.join(' ')}`).toEqual([])
-  expect.soft(run.changes, `the sandbox changed\n${shown}`).toEqual([])
-  if (run.strangerProblems) expect.soft(run.strangerProblems, `what the stranger on 127.0.0.1:${run.sandbox.strangerPort} received`).toEqual([])
+  expect.soft(leaked.join(', '), `secrets in the output of: agnes ${args.join(' ')}`).toBe('')
+  expect.soft(run.changes.join('\n'), `the sandbox changed\n${shown}`).toBe('')
+  if (run.strangerProblems) expect.soft(run.strangerProblems.join('\n'), `what the stranger on 127.0.0.1:${run.sandbox.strangerPort} received`).toBe('')
   c.check?.(result, run.sandbox, expect)
 }
 
