@@ -177,6 +177,7 @@ const CASES: BadInputCase[] = [
   {command: 'init', name: '.env is a symlink', args: [], setup: (s) => replaceWithSymlink(s, '.env'), exit: 3, says: /\.env/},
   {command: 'init', name: '.agnes is a symlink', args: [], setup: (s) => replaceWithSymlink(s, '.agnes'), exit: 3, says: /\.agnes/},
   {command: 'init', name: 'config/ is a symlink', args: [], setup: (s) => replaceWithSymlink(s, 'config'), exit: 3, says: /config/},
+  {command: 'init', name: 'docker-compose.override.yml is a symlink', args: [], setup: (s) => replaceWithSymlink(s, 'docker-compose.override.yml'), exit: 3, says: /docker-compose\.override\.yml/},
   {command: 'init', name: 'docker-compose.yml is a symlink', args: ['--force'], setup: (s) => replaceWithSymlink(s, 'docker-compose.yml'), exit: 3, says: /docker-compose\.yml/},
 
   // ---- up
@@ -188,6 +189,18 @@ const CASES: BadInputCase[] = [
   {command: 'up', name: 'a port in .env that is no port', args: [], setup: (s) => setEnvLine(s, 'AGNES_HTTP_PORT', 'abc'), exit: 3, says: /AGNES_HTTP_PORT/},
   {command: 'up', name: 'invalid YAML in the override file', args: [], setup: (s) => write(inInstance(s, 'docker-compose.override.yml'), 'services: [unclosed\n'), exit: 3, says: /compose|override/, hint: /docker-compose\.override\.yml/},
 
+  {
+    command: 'up',
+    name: 'a hand-broken docker-compose.yml',
+    args: [],
+    setup: (s) => appendFileSync(inInstance(s, 'docker-compose.yml'), '  this: [is not yaml\n'),
+    exit: 3,
+    says: /compose|docker-compose\.yml/,
+    hint: /agnes init --force/,
+  },
+  {command: 'up', name: 'no Docker engine at DOCKER_HOST', args: [], env: (s) => ({DOCKER_HOST: `unix://${join(s.root, 'no-docker.sock')}`}), exit: 9, says: /Docker|engine/i, hint: /DOCKER_HOST|docker/i},
+  {command: 'up', name: 'nothing listening at a tcp:// DOCKER_HOST', args: [], env: {DOCKER_HOST: 'tcp://127.0.0.1:1'}, exit: 9, says: /Docker|engine/i, hint: /DOCKER_HOST|docker/i},
+
   // ---- status
   {command: 'status', name: 'a flag it does not have', args: ['--verbose'], exit: 2, says: /--verbose/, hint: USAGE_HINT},
   {command: 'status', name: 'no instance in --dir', args: [], dir: 'fresh', exit: 3, says: /not an agnes instance/, hint: /agnes init/},
@@ -197,6 +210,7 @@ const CASES: BadInputCase[] = [
   {command: 'status', name: '.env is a directory', args: [], setup: (s) => (rmSync(inInstance(s, '.env')), mkdirSync(inInstance(s, '.env'))), exit: 3, says: /\.env/},
   {command: 'status', name: '.env is a symlink', args: [], setup: (s) => replaceWithSymlink(s, '.env'), exit: 3, says: /\.env/},
   {command: 'status', name: '.agnes is a symlink', args: [], setup: (s) => replaceWithSymlink(s, '.agnes'), exit: 3, says: /\.agnes/},
+  {command: 'status', name: 'no Docker engine at DOCKER_HOST', args: [], env: (s) => ({DOCKER_HOST: `unix://${join(s.root, 'no-docker.sock')}`}), exit: 0, succeeds: 'notice', says: /unreachable/i},
   {command: 'status', name: 'a torn journal.json', args: [], setup: (s) => write(inInstance(s, '.agnes', 'journal.json'), '{"action": "upgrade", "phase": "stopp'), exit: 0, succeeds: 'notice', says: /journal\.json/},
   {
     command: 'status',
@@ -271,6 +285,7 @@ const CASES: BadInputCase[] = [
   // ---- rollback
   {command: 'rollback', name: 'the version "latest"', args: ['--to', 'latest'], exit: 3, says: /latest/, hint: /stable-\d{4}\.\d{2}\.\d|sha256:/},
   {command: 'rollback', name: 'nothing deployed yet', args: [], exit: 6, says: /no recorded deployment/, hint: /agnes up/},
+  {command: 'rollback', name: 'no Docker engine at DOCKER_HOST', args: [], env: (s) => ({DOCKER_HOST: `unix://${join(s.root, 'no-docker.sock')}`}), exit: 9, says: /Docker|engine/i, hint: /DOCKER_HOST|docker/i},
   {command: 'rollback', name: 'a version without --to', args: ['stable-2026.04.1'], exit: 2, says: /stable-2026\.04\.1|argument/, hint: USAGE_HINT},
   {command: 'rollback', name: 'a health timeout in words', args: ['--health-timeout', 'soon'], exit: 2, says: /--health-timeout/},
   {command: 'rollback', name: 'no instance in --dir', args: [], dir: 'fresh', exit: 3, says: /not an agnes instance/, hint: /agnes init/},
