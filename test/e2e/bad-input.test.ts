@@ -210,7 +210,7 @@ const CASES: BadInputCase[] = [
   {command: 'status', name: '.env is a directory', args: [], setup: (s) => (rmSync(inInstance(s, '.env')), mkdirSync(inInstance(s, '.env'))), exit: 3, says: /\.env/},
   {command: 'status', name: '.env is a symlink', args: [], setup: (s) => replaceWithSymlink(s, '.env'), exit: 3, says: /\.env/},
   {command: 'status', name: '.agnes is a symlink', args: [], setup: (s) => replaceWithSymlink(s, '.agnes'), exit: 3, says: /\.agnes/},
-  {command: 'status', name: 'no Docker engine at DOCKER_HOST', args: [], env: (s) => ({DOCKER_HOST: `unix://${join(s.root, 'no-docker.sock')}`}), exit: 0, succeeds: 'notice', says: /unreachable/i},
+  {command: 'status', name: 'no Docker engine at DOCKER_HOST', args: [], env: (s) => ({DOCKER_HOST: `unix://${join(s.root, 'no-docker.sock')}`}), exit: 0, succeeds: 'notice', says: /not reachable|unreachable/i},
   {command: 'status', name: 'a torn journal.json', args: [], setup: (s) => write(inInstance(s, '.agnes', 'journal.json'), '{"action": "upgrade", "phase": "stopp'), exit: 0, succeeds: 'notice', says: /journal\.json/},
   {
     command: 'status',
