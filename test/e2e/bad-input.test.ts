@@ -106,7 +106,8 @@ const CASES: BadInputCase[] = [
   {command: 'unknown', name: 'a mistyped command', args: ['statu'], dir: 'none', exit: 2, says: /statu/, hint: /help/},
   {command: 'unknown', name: 'an unknown subcommand', args: ['status', 'everything'], dir: 'none', exit: 2, says: /everything/, hint: /help/},
   {command: 'unknown', name: 'an unknown flag', args: ['status', '--frobnicate'], exit: 2, says: /--frobnicate/, hint: USAGE_HINT},
-  {command: 'unknown', name: 'an unknown flag with a value', args: ['init', '--frobnicate=yes'], exit: 2, says: /--frobnicate/, hint: USAGE_HINT},
+  // A usage error names the flag, never its value: the value could be a secret typed in the wrong place.
+  {command: 'unknown', name: 'an unknown flag with a value', args: ['init', '--frobnicate=zebra-value-31'], exit: 2, says: /--frobnicate/, hint: USAGE_HINT, secrets: ['zebra-value-31']},
 
   // ---- init
   {command: 'init', name: 'no admin email, non-interactively, for a new directory', args: ['--non-interactive'], dir: 'fresh', exit: 4, says: /--admin-email/, hint: /--admin-email/},
