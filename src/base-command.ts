@@ -1,6 +1,8 @@
 import {Command, Flags, Interfaces} from '@oclif/core'
 
-import {AgnesError, ExitCode, InterruptedError, UsageError, toAgnesError} from './lib/errors.js'
+import {CommandShape, errorDocument, usageErrorFrom} from './cli-errors.js'
+import {AgnesError, ExitCode, InterruptedError, toAgnesError} from './lib/errors.js'
+import {setFileWarningSink} from './lib/instance/file-warnings.js'
 import {Prompter, canPrompt, createInquirerPrompter} from './lib/prompt.js'
 import {redact} from './lib/redact.js'
 import {Reporter} from './lib/reporter.js'
@@ -79,7 +81,8 @@ export abstract class AgnesCommand<T extends typeof Command> extends Command {
 
   public async init(): Promise<void> {
     await super.init()
-    // Every error of flag parsing is a usage error (exit 2); oclif throws plain CLIErrors for some of them.
+    // Every error of flag parsing is a usage error (exit 2) that never repeats a value; oclif throws plain
+    // CLIErrors for some of them.
     const {args, flags} = await this.parse({
       args: this.ctor.args,
       baseFlags: (super.ctor as typeof AgnesCommand).baseFlags,
@@ -87,7 +90,7 @@ export abstract class AgnesCommand<T extends typeof Command> extends Command {
       flags: this.ctor.flags,
       strict: this.ctor.strict,
     }).catch((error: Error) => {
-      throw new UsageError(error.message.replace(/\s+/g, ' ').trim(), {hint: `See: agnes ${this.id ?? ''} --help`.replace(/\s+--help/, ' --help')})
+      throw usageErrorFrom(error, this.commandShape(), this.argv)
     })
     this.flags = flags as AgnesFlags<T>
     this.args = args as AgnesArgs<T>
@@ -102,6 +105,7 @@ export abstract class AgnesCommand<T extends typeof Command> extends Command {
       progress: (message) => this.progressLine(message),
       warn: (message) => this.warnLine(message),
     }
+    setFileWarningSink(this.reporter.warn)
 
     this.signalHandler = (signal) => {
       if (this.abortController.signal.aborted) {
@@ -127,6 +131,7 @@ export abstract class AgnesCommand<T extends typeof Command> extends Command {
 
   protected async finally(error: Error | undefined): Promise<unknown> {
     this.removeSignalHandlers()
+    setFileWarningSink(undefined)
     return super.finally(error)
   }
 
@@ -165,14 +170,7 @@ export abstract class AgnesCommand<T extends typeof Command> extends Command {
   }
 
   protected toErrorJson(error: unknown): unknown {
-    const e = this.normalize(error)
-    const body: Record<string, unknown> = {
-      ok: false,
-      error: {code: e.code, message: e.message, ...(e.hint ? {hint: e.hint} : {}), exitCode: e.exitCode},
-    }
-    if (e.result !== undefined) body.result = e.result
-    if (this.warnings.length > 0) body.warnings = this.warnings
-    return body
+    return errorDocument(this.normalize(error), this.warnings)
   }
 
   protected logJson(json: unknown): void {
@@ -202,12 +200,13 @@ export abstract class AgnesCommand<T extends typeof Command> extends Command {
   private normalize(error: unknown): AgnesError {
     if (error instanceof AgnesError) return error
     if (this.signal.aborted) return this.signal.reason instanceof AgnesError ? this.signal.reason : new InterruptedError()
-    if (error instanceof Error && (PARSE_ERROR_NAMES.has(error.constructor.name) || 'parse' in error)) {
-      const firstLine = error.message.split('\n')[0]
-      return new UsageError(firstLine, {hint: `See: agnes ${this.id ?? ''} --help`.replace(/\s+--help/, ' --help')})
-    }
+    if (error instanceof Error && (PARSE_ERROR_NAMES.has(error.constructor.name) || 'parse' in error)) return usageErrorFrom(error, this.commandShape(), this.argv)
 
     return toAgnesError(error)
+  }
+
+  private commandShape(): CommandShape {
+    return {args: this.ctor.args ?? {}, flags: {...(super.ctor as typeof AgnesCommand).baseFlags, ...this.ctor.flags}, id: this.id}
   }
 
   private decideColor(): boolean {

@@ -6,6 +6,7 @@ import {Readable} from 'node:stream'
 import type Dockerode from 'dockerode'
 
 import {AgnesError, ConflictError, DockerError, InvalidInputError, NotFoundError} from './errors.js'
+import {assertSafePath} from './instance/safe-path.js'
 
 /**
  * Backs up and restores the instance state (`/data/state`) through the Docker engine API alone: the app
@@ -29,6 +30,7 @@ export interface StateBackup {
 /** Copies `/data/state` out of the stopped container into `<backupsDir>/<UTC time>-<label>.tar` (mode 0600). */
 export async function backupState(api: Dockerode, containerId: string, backupsDir: string, label: string): Promise<StateBackup> {
   await assertStopped(api, containerId)
+  await assertSafePath(backupsDir, 'directory')
   await mkdir(backupsDir, {mode: 0o700, recursive: true})
   await chmod(backupsDir, 0o700)
   const createdAt = new Date().toISOString()
@@ -68,6 +70,7 @@ export async function backupState(api: Dockerode, containerId: string, backupsDi
  * the state is read back and compared, because the engine can answer 200 to an archive it did not apply.
  */
 export async function restoreState(api: Dockerode, containerId: string, file: string): Promise<void> {
+  await assertSafePath(file)
   await assertStopped(api, containerId)
   const current = await listState(api, containerId)
   const restore = await buildRestoreArchive(file, current)

@@ -96,10 +96,23 @@ export class EnvFile {
     return new EnvFile(lines, trailingNewline)
   }
 
-  /** The first definition wins, as in the real scripts' `_env_get`. */
+  /** The last definition wins, as in Docker Compose, which reads the same file for the containers. */
   get(key: string): string | undefined {
-    for (const line of this.lines) if (line.kind === 'entry' && line.key === key) return line.value
-    return undefined
+    return this.lastEntry(key)?.value
+  }
+
+  /** Keys defined more than once, with their 1-based line numbers. */
+  duplicates(): Array<{key: string; lines: number[]}> {
+    const lines = new Map<string, number[]>()
+    for (const [index, line] of this.lines.entries()) {
+      if (line.kind === 'entry') lines.set(line.key, [...(lines.get(line.key) ?? []), index + 1])
+    }
+
+    return [...lines].filter(([, numbers]) => numbers.length > 1).map(([key, numbers]) => ({key, lines: numbers}))
+  }
+
+  private lastEntry(key: string): EntryLine | undefined {
+    return this.lines.findLast((line): line is EntryLine => line.kind === 'entry' && line.key === key)
   }
 
   has(key: string): boolean {
@@ -116,11 +129,11 @@ export class EnvFile {
     return out
   }
 
-  /** Sets a key in place (its first definition), or appends it, optionally under a comment. */
+  /** Sets a key in place (its last definition, the one Compose reads), or appends it, optionally under a comment. */
   set(key: string, value: string, comment?: string): void {
     if (!KEY_PATTERN.test(key)) throw new Error(`invalid .env key ${key}`)
     const raw = `${key}=${formatEnvValue(value)}`
-    const existing = this.lines.find((line): line is EntryLine => line.kind === 'entry' && line.key === key)
+    const existing = this.lastEntry(key)
     if (existing) {
       if (existing.value === value) return
       existing.raw = raw

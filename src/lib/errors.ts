@@ -148,6 +148,17 @@ export class InterruptedError extends AgnesError {
   }
 }
 
+/** A managed path of the instance is a symbolic link: agnes never reads, writes or chmods through one. */
+export class UnsafePathError extends AgnesError {
+  constructor(path: string, target?: string, options: AgnesErrorOptions = {}) {
+    super('E_UNSAFE_PATH', ExitCode.INVALID, `${path} is a symbolic link${target === undefined ? '' : ` (to ${target})`}; agnes does not follow links inside an instance directory`, {
+      hint: 'Replace the link with a real file or directory inside the instance directory, then re-run.',
+      ...options,
+      details: {path, ...options.details},
+    })
+  }
+}
+
 /** Turns anything thrown into an AgnesError; unknown errors become E_INTERNAL (a bug). */
 export function toAgnesError(error: unknown): AgnesError {
   if (error instanceof AgnesError) return error

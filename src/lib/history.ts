@@ -2,6 +2,7 @@ import {appendFile, mkdir} from 'node:fs/promises'
 import {dirname} from 'node:path'
 
 import {InstancePaths} from './instance/paths.js'
+import {assertSafePath} from './instance/safe-path.js'
 import {readTextIfExists} from './instance/state.js'
 import {redact} from './redact.js'
 
@@ -23,6 +24,7 @@ export interface HistoryEntry {
 }
 
 export async function appendHistory(paths: InstancePaths, entry: HistoryEntry): Promise<void> {
+  await assertSafePath(paths.historyFile)
   await mkdir(dirname(paths.historyFile), {recursive: true})
   const existing = await readTextIfExists(paths.historyFile)
   // After a crash mid-append the last line has no newline; start a fresh line so this entry survives.

@@ -155,11 +155,23 @@ describe('EnvFile round trip', () => {
 })
 
 describe('EnvFile.set', () => {
-  it('updates the first definition in place and leaves a later duplicate alone', () => {
+  // Issue 7 item 8: Compose reads the last definition of a key, so agnes reads and updates that one too.
+  it('updates the last definition in place (the one Compose reads) and leaves an earlier duplicate alone', () => {
     const env = EnvFile.parse('A=1\nB=2\nA=3\n')
+    expect(env.get('A')).toBe('3')
     env.set('A', 'new')
-    expect(env.toString()).toBe('A=new\nB=2\nA=3\n')
+    expect(env.toString()).toBe('A=1\nB=2\nA=new\n')
     expect(env.get('A')).toBe('new')
+    expect(env.toObject()).toEqual({A: 'new', B: '2'})
+  })
+
+  it('lists keys defined more than once with their line numbers', () => {
+    const env = EnvFile.parse('# c\nA=1\nB=2\nA=3\n\nexport A=4\nB=5\nC=6\n')
+    expect(env.duplicates()).toEqual([
+      {key: 'A', lines: [2, 4, 6]},
+      {key: 'B', lines: [3, 7]},
+    ])
+    expect(EnvFile.parse('A=1\nB=2\n').duplicates()).toEqual([])
   })
 
   it('appends a new key at the end, optionally under a comment', () => {

@@ -1,5 +1,7 @@
 import {basename, join, resolve} from 'node:path'
 
+import {resolveInstanceDir} from './safe-path.js'
+
 /** Where everything of one instance lives (PRODUCT.md "The instance on disk"). */
 export interface InstancePaths {
   dir: string
@@ -19,8 +21,12 @@ export interface InstancePaths {
   backupsDir: string
 }
 
+/**
+ * The paths of the instance in dir, under its real path: the directory may be reached through a symbolic
+ * link, resolved here once; nothing inside it may be one (safe-path.ts).
+ */
 export function instancePaths(dir: string): InstancePaths {
-  const root = resolve(dir)
+  const root = resolveInstanceDir(dir)
   const agnesDir = join(root, '.agnes')
   return {
     agnesDir,

@@ -1,10 +1,10 @@
-import {readFile} from 'node:fs/promises'
-
 import {EnvFile, EnvFileError} from '../env-file.js'
 import {InvalidInputError} from '../errors.js'
 import {writeFileAtomic} from '../fs-atomic.js'
 import {registerSecret} from '../redact.js'
+import {warnAboutFile} from './file-warnings.js'
 import {InstancePaths, instancePaths} from './paths.js'
+import {assertInstancePathsSafe, readTextNoFollow} from './safe-path.js'
 
 export type Channel = 'stable' | 'dev'
 export type TlsMode = 'none' | 'acme' | 'internal' | 'files'
@@ -66,13 +66,9 @@ export interface Instance {
   env: EnvFile
 }
 
+/** Reads a file of the instance, refusing a symbolic link or a directory where the file belongs (exit 3). */
 export async function readTextIfExists(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw error
-  }
+  return readTextNoFollow(path)
 }
 
 /** Parses a .env text and registers its secrets for redaction. Syntax errors are input errors (exit 3). */
@@ -89,6 +85,11 @@ export function parseEnv(text: string, path: string): EnvFile {
   }
 
   for (const key of SECRET_ENV_KEYS) registerSecret(env.get(key))
+  for (const {key, lines} of env.duplicates()) {
+    const last = lines.at(-1)
+    warnAboutFile(`${path} defines ${key} on lines ${lines.slice(0, -1).join(', ')} and ${last}; Docker Compose uses the last one (line ${last}), and so does agnes. Delete the other line${lines.length > 2 ? 's' : ''}.`)
+  }
+
   return env
 }
 
@@ -121,6 +122,7 @@ export async function writeState(paths: InstancePaths, state: InstanceState): Pr
 /** Loads an initialised instance, or explains how to create one (exit 3). */
 export async function loadInstance(dir: string): Promise<Instance> {
   const paths = instancePaths(dir)
+  await assertInstancePathsSafe(paths)
   const state = await readState(paths)
   if (!state) {
     throw new InvalidInputError(`${paths.dir} is not an agnes instance (no .agnes/state.json)`, {
