@@ -106,7 +106,7 @@ under --json unless --reveal-password puts it into the JSON result.`
           wait: flags.wait,
           waitTimeoutSeconds: flags['wait-timeout'],
         },
-        {env: process.env, instance: connection.instance, json, prompter: this.prompter},
+        {env: process.env, instance: connection.instance, json, ownInstance: connection.ownInstance, prompter: this.prompter},
       )
       const {prompter} = this
       return await runConfigure(connection.api, settings, {

@@ -19,7 +19,7 @@ Outcomes (result.outcome): up-to-date, upgraded, pinned, deferred, locked, rolle
   static examples = [
     '<%= config.bin %> upgrade --channel stable --quiet',
     '<%= config.bin %> upgrade --check --json',
-    '<%= config.bin %> upgrade --channel dev --health-timeout 600 --alert-webhook https://hooks.slack.com/services/…',
+    '<%= config.bin %> upgrade --channel dev --health-timeout 600 --alert-webhook-file /etc/agnes/alert-webhook',
     '*/5 * * * * agnes upgrade --dir /opt/agnes --channel stable --quiet --json >>/var/log/agnes-upgrade.log 2>&1',
   ]
 

@@ -1,5 +1,11 @@
+import {stat} from 'node:fs/promises'
+
 import {deadline} from './deadline.js'
+import {InvalidInputError} from './errors.js'
+import {isLoopbackHost} from './loopback.js'
 import {redact, registerSecret} from './redact.js'
+import {Reporter} from './reporter.js'
+import {readSecret} from './secret-input.js'
 
 /**
  * Webhook alerts (Slack-compatible `{"text": …}`, which Google Chat accepts too). Sending never throws:
@@ -38,11 +44,36 @@ const CREDENTIAL_PATTERNS: ReadonlyArray<[RegExp, string]> = [
   [/(?=[\w+=-]*[A-Z])(?=[\w+=-]*[a-z])(?=[\w+=-]*\d)[\w+=-]{32,}/g, '***'],
 ]
 
+/** Why a webhook URL is refused, without repeating it (it is a credential), or undefined when it is fine. */
+function webhookProblem(webhookUrl: string): string | undefined {
+  if (!URL.canParse(webhookUrl)) return 'is not a valid URL'
+  const url = new URL(webhookUrl)
+  if (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname))) return undefined
+  return 'must be an https:// URL (plain http only to this host\'s loopback)'
+}
+
+/**
+ * The alert webhook from the file named by --alert-webhook-file, else AGNES_ALERT_WEBHOOK; never a flag value,
+ * which would sit in the process list and in crontab lines. It is registered for redaction.
+ */
+export async function readAlertWebhook(options: {file?: string; env?: NodeJS.ProcessEnv; reporter: Reporter}): Promise<string | undefined> {
+  const webhookUrl = await readSecret({envVar: 'AGNES_ALERT_WEBHOOK', file: options.file, fileFlag: '--alert-webhook-file', label: 'alert webhook URL'}, {env: options.env, required: false})
+  if (webhookUrl === undefined) return undefined
+  const where = options.file === undefined ? 'AGNES_ALERT_WEBHOOK' : `${options.file} (--alert-webhook-file)`
+  const problem = webhookProblem(webhookUrl)
+  if (problem) throw new InvalidInputError(`the alert webhook in ${where} ${problem}`, {hint: 'Put the https:// webhook URL your chat tool gave you there, and nothing else.'})
+  if (options.file !== undefined && ((await stat(options.file)).mode & 0o077) !== 0) {
+    options.reporter.warn(`${options.file} can be read by other users; the webhook URL in it is a credential: chmod 600 ${options.file}`)
+  }
+
+  return webhookUrl
+}
+
 export async function sendAlert(webhookUrl: string, text: string, options: AlertOptions = {}): Promise<AlertResult> {
   try {
-    if (!URL.canParse(webhookUrl)) return {delivered: false, error: 'the alert webhook is not a valid URL'}
+    const problem = webhookProblem(webhookUrl)
+    if (problem) return {delivered: false, error: `the alert webhook ${problem}`}
     const url = new URL(webhookUrl)
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') return {delivered: false, error: `the alert webhook must be an http(s) URL, not ${url.protocol}`}
     // The webhook URL is itself a credential (Slack and Google Chat put the token in it).
     registerSecret(webhookUrl)
     const limit = deadline(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, options.signal)

@@ -28,8 +28,26 @@ export async function readStdinText(stdin: NodeJS.ReadableStream = process.stdin
   return Buffer.concat(chunks).toString('utf8')
 }
 
-function firstLine(text: string): string {
-  return text.replace(/\r?\n$/, '').split(/\r?\n/)[0] ?? ''
+const CONTROL_CHARACTER = /[\u0000-\u001F\u007F]/
+
+/**
+ * Refuses a secret holding a newline or another control character, where it came from named and the value
+ * never shown: a second line in a token file or an env variable is a mistake that would otherwise be sent
+ * silently (or cut off).
+ */
+export function refuseControlCharacters(value: string, where: string, label: string): string {
+  if (CONTROL_CHARACTER.test(value)) {
+    throw new InvalidInputError(`${where} holds a newline or another control character in the ${label}`, {
+      hint: `Put only the ${label} there, on one line (a file may end with one newline).`,
+    })
+  }
+
+  return value
+}
+
+/** The text of a file or stdin without its one trailing newline. */
+function withoutTrailingNewline(text: string): string {
+  return text.replace(/\r?\n$/, '')
 }
 
 /**
@@ -44,7 +62,7 @@ export async function readSecret(
   let value: string | undefined
   if (source.file !== undefined) {
     try {
-      value = firstLine(await readFile(source.file, 'utf8'))
+      value = withoutTrailingNewline(await readFile(source.file, 'utf8'))
     } catch (error) {
       throw new InvalidInputError(`cannot read ${source.label} from ${source.file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, {
         hint: `Check the path given to ${source.fileFlag}.`,
@@ -52,11 +70,13 @@ export async function readSecret(
     }
 
     if (value === '') throw new InvalidInputError(`${source.file} is empty; expected the ${source.label}`)
+    refuseControlCharacters(value, `${source.file} (${source.fileFlag})`, source.label)
   } else if (source.fromStdin) {
-    value = firstLine(await readStdinText(options.stdin))
+    value = withoutTrailingNewline(await readStdinText(options.stdin))
     if (value === '') throw new InvalidInputError(`stdin was empty; expected the ${source.label}`)
+    refuseControlCharacters(value, source.stdinFlag ? `stdin (${source.stdinFlag})` : 'stdin', source.label)
   } else if (env[source.envVar]) {
-    value = env[source.envVar]
+    value = refuseControlCharacters(env[source.envVar] as string, source.envVar, source.label)
   } else if (options.prompter) {
     value = await options.prompter.password({message: options.promptMessage ?? `${source.label}:`})
     if (value === '') value = undefined

@@ -1,10 +1,16 @@
 import {once} from 'node:events'
+import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
 import type {AddressInfo} from 'node:net'
-import {afterEach, describe, expect, it} from 'vitest'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {MAX_ALERT_LENGTH, sendAlert} from '../../src/lib/alert.js'
+import {MAX_ALERT_LENGTH, readAlertWebhook, sendAlert} from '../../src/lib/alert.js'
+import {AgnesError} from '../../src/lib/errors.js'
 import {clearSecrets, redact, registerSecret} from '../../src/lib/redact.js'
+import {RecordingReporter} from '../../src/lib/reporter.js'
+import {switchOptions} from '../../src/switch-flags.js'
 
 interface Received {
   method?: string
@@ -122,5 +128,89 @@ describe('sendAlert', () => {
   it('rejects a webhook that is not an http(s) URL', async () => {
     expect(await sendAlert('not a url', 'x')).toEqual({delivered: false, error: 'the alert webhook is not a valid URL'})
     expect((await sendAlert('file:///etc/passwd', 'x')).delivered).toBe(false)
+  })
+})
+
+describe('the alert webhook is a credential', () => {
+  const WEBHOOK = 'https://hooks.slack.com/services/T0/B0/webhook-secret-path'
+  let dir: string
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'agnes-alert-'))
+  })
+
+  afterEach(async () => {
+    await rm(dir, {force: true, recursive: true})
+  })
+
+  async function refused(promise: Promise<unknown>): Promise<AgnesError> {
+    const error = await promise.then(
+      () => undefined,
+      (error_: unknown) => error_,
+    )
+    expect(error).toBeInstanceOf(AgnesError)
+    const agnesError = error as AgnesError
+    expect(`${agnesError.message} ${agnesError.hint}`).not.toContain('secret-path')
+    return agnesError
+  }
+
+  const flags = {'health-timeout': 300, smoke: false, 'smoke-settle': 0}
+
+  it('comes from AGNES_ALERT_WEBHOOK or --alert-webhook-file (the file wins) and is registered for redaction', async () => {
+    const reporter = new RecordingReporter()
+    expect(await readAlertWebhook({env: {AGNES_ALERT_WEBHOOK: WEBHOOK}, reporter})).toBe(WEBHOOK)
+    const file = join(dir, 'webhook')
+    const fromFile = 'https://chat.googleapis.com/v1/spaces/AAA/messages?key=file-secret-path'
+    await writeFile(file, `${fromFile}\n`, {mode: 0o600})
+    expect(await readAlertWebhook({env: {AGNES_ALERT_WEBHOOK: WEBHOOK}, file, reporter})).toBe(fromFile)
+    expect(redact(`posting to ${WEBHOOK} and ${fromFile}`)).toBe('posting to *** and ***')
+    expect(reporter.warnings).toEqual([])
+    expect(await readAlertWebhook({env: {}, reporter})).toBeUndefined()
+  })
+
+  it('warns when the file can be read by other users, without showing the URL', async () => {
+    const reporter = new RecordingReporter()
+    const file = join(dir, 'webhook')
+    await writeFile(file, WEBHOOK, {mode: 0o644})
+    expect(await readAlertWebhook({env: {}, file, reporter})).toBe(WEBHOOK)
+    expect(reporter.warnings.join(' ')).toContain(`chmod 600 ${file}`)
+    expect(reporter.warnings.join(' ')).not.toContain('secret-path')
+  })
+
+  it.each([
+    ['plain http off this host', 'http://hooks.example.com/services/secret-path', 'https://'],
+    ['not http at all', 'ftp://hooks.example.com/secret-path', 'https://'],
+    ['not a URL', 'hooks example com secret-path', 'not a valid URL'],
+    ['two lines', `${WEBHOOK}\nsecond-secret-path`, 'newline'],
+  ])('refuses %s with exit 3, naming where it came from but not the URL', async (_name, value, problem) => {
+    const error = await refused(readAlertWebhook({env: {AGNES_ALERT_WEBHOOK: value}, reporter: new RecordingReporter()}))
+    expect(error.exitCode).toBe(3)
+    expect(error.message).toContain('AGNES_ALERT_WEBHOOK')
+    expect(error.message).toContain(problem)
+  })
+
+  it('plain http to loopback is allowed (for tests on this host)', async () => {
+    for (const url of ['http://127.0.0.1:9/hook', 'http://localhost:9/hook', 'http://[::1]:9/hook']) {
+      expect(await readAlertWebhook({env: {AGNES_ALERT_WEBHOOK: url}, reporter: new RecordingReporter()})).toBe(url)
+    }
+  })
+
+  it('sendAlert sends nothing over plain http off this host', async () => {
+    const result = await sendAlert('http://192.0.2.1:9/services/secret-path', 'x', {timeoutMs: 200})
+    expect(result).toEqual({delivered: false, error: "the alert webhook must be an https:// URL (plain http only to this host's loopback)"})
+  })
+
+  it('switch commands refuse a --alert-webhook value (exit 2) without echoing it, and take the file twin', async () => {
+    const reporter = new RecordingReporter()
+    const signal = new AbortController().signal
+    const error = await refused(switchOptions({...flags, 'alert-webhook': WEBHOOK}, reporter, signal))
+    expect(error.exitCode).toBe(2)
+    expect(error.message).toContain('--alert-webhook')
+    expect(error.hint).toContain('AGNES_ALERT_WEBHOOK')
+    expect(error.hint).toContain('--alert-webhook-file')
+
+    const file = join(dir, 'webhook')
+    await writeFile(file, `${WEBHOOK}\n`, {mode: 0o600})
+    expect((await switchOptions({...flags, 'alert-webhook-file': file}, reporter, signal)).alertWebhook).toBe(WEBHOOK)
   })
 })

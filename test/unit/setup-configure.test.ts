@@ -11,8 +11,9 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {AgnesApi} from '../../src/lib/api/agnes-api.js'
 import {ApiClient} from '../../src/lib/api/client.js'
-import {connectToInstance} from '../../src/lib/api/connect.js'
+import {connectToInstance, instanceOrigins} from '../../src/lib/api/connect.js'
 import {AgnesError} from '../../src/lib/errors.js'
+import {loadInstance} from '../../src/lib/instance/state.js'
 import {RecordingReporter} from '../../src/lib/reporter.js'
 import {ConfigureResult, runConfigure} from '../../src/lib/setup/configure.js'
 import {ConfigureSettings} from '../../src/lib/setup/configure-settings.js'
@@ -225,13 +226,13 @@ describe('partial results', () => {
 })
 
 describe('connectToInstance', () => {
-  async function instanceDir(port: number, token = SCHEDULER_TOKEN, extraEnv = ''): Promise<string> {
+  async function instanceDir(port: number, token = SCHEDULER_TOKEN, extraEnv = '', tls = 'none'): Promise<string> {
     const instance = join(dir, 'instance')
     await mkdir(join(instance, '.agnes'), {recursive: true})
     await writeFile(join(instance, '.env'), `AGNES_HTTP_PORT=${port}\nSCHEDULER_API_TOKEN=${token}\n${extraEnv}`)
     await writeFile(
       join(instance, '.agnes', 'state.json'),
-      JSON.stringify({channel: 'stable', createdAt: '', knownGood: [], managedFiles: {}, project: 'p', rejected: [], repository: 'r', stateVersion: 1, tls: 'none'}),
+      JSON.stringify({channel: 'stable', createdAt: '', knownGood: [], managedFiles: {}, project: 'p', rejected: [], repository: 'r', stateVersion: 1, tls}),
     )
     return instance
   }
@@ -262,14 +263,41 @@ describe('connectToInstance', () => {
     expect([fromEnv.credential, fromFile.credential]).toEqual(['AGNES_TOKEN', 'token-file'])
   })
 
-  it('never sends the instance token to another host, and needs a token for it (exit 4)', async () => {
-    const instance = await instanceDir(1, SCHEDULER_TOKEN, 'DOMAIN=agnes.example.com\n')
-    const error = await rejected(connectToInstance({dir: instance, env: {}, url: 'https://elsewhere.example.com'}))
-    expect([error.exitCode, error.details?.flag]).toEqual([4, '--token-file'])
-    const own = await connectToInstance({dir: instance, env: {}, url: 'https://agnes.example.com'})
-    expect(own.credential).toBe('instance-env')
+  it('sends the instance token only where the instance is published; another URL needs its own token (exit 3)', async () => {
+    const instance = await instanceDir(8123, SCHEDULER_TOKEN, 'DOMAIN=agnes.example.com\n', 'acme')
+    for (const url of ['https://elsewhere.example.com', 'https://agnes.example.com:8443', 'http://127.0.0.1:8124', 'http://localhost:8124']) {
+      const error = await rejected(connectToInstance({dir: instance, env: {}, url}))
+      expect(error.exitCode, url).toBe(3)
+      expect(error.hint).toContain('--token-file')
+      expect(error.hint).toContain('AGNES_TOKEN')
+    }
+
+    for (const url of ['https://agnes.example.com', 'https://AGNES.example.com:443/', 'http://localhost:8123']) {
+      const own = await connectToInstance({dir: instance, env: {}, url})
+      expect([own.credential, own.ownInstance], url).toEqual(['instance-env', true])
+    }
+
+    const explicit = await connectToInstance({dir: instance, env: {AGNES_TOKEN: 'other-token-123456'}, url: 'https://elsewhere.example.com'})
+    expect([explicit.credential, explicit.ownInstance]).toEqual(['AGNES_TOKEN', false])
     const unauthenticated = await connectToInstance({dir: join(dir, 'nowhere'), env: {}, requireToken: false, url: 'https://elsewhere.example.com'})
     expect(unauthenticated.credential).toBe('none')
+  })
+
+  it('with TLS off, DOMAIN is not the instance; no credential goes over plain HTTP off loopback (exit 3)', async () => {
+    const instance = await instanceDir(8123, SCHEDULER_TOKEN, 'DOMAIN=agnes.example.com\n')
+    expect((await rejected(connectToInstance({dir: instance, env: {}, url: 'https://agnes.example.com'}))).exitCode).toBe(3)
+    for (const env of [{}, {AGNES_TOKEN: 'other-token-123456'}]) {
+      const error = await rejected(connectToInstance({dir: instance, env, url: 'http://agnes.example.com:8123'}))
+      expect([error.exitCode, error.message]).toEqual([3, 'refusing to send the API token over plain HTTP to agnes.example.com:8123'])
+    }
+  })
+
+  it('knows the origins the instance is published on from AGNES_HTTP_PORT, AGNES_HTTP_BIND, DOMAIN and TLS', async () => {
+    const origins = async (env: string, tls = 'none') => instanceOrigins(await loadInstance(await instanceDir(8123, SCHEDULER_TOKEN, env, tls)))
+    expect(await origins('AGNES_HTTP_BIND=0.0.0.0\n')).toEqual(['http://127.0.0.1:8123', 'http://localhost:8123'])
+    expect(await origins('AGNES_HTTP_BIND=127.0.0.1\nDOMAIN=agnes.example.com\n', 'acme')).toEqual(['http://127.0.0.1:8123', 'http://localhost:8123', 'https://agnes.example.com'])
+    expect(await origins('AGNES_HTTP_BIND=::\n')).toEqual(['http://127.0.0.1:8123', 'http://localhost:8123', 'http://[::1]:8123'])
+    expect(await origins('AGNES_HTTP_BIND=127.0.0.5\n')).toEqual(['http://127.0.0.1:8123', 'http://127.0.0.5:8123'])
   })
 
   it('explains a directory that is no instance, and a short scheduler token (exit 3)', async () => {

@@ -216,7 +216,7 @@ describe('configure settings', () => {
     }
   }
 
-  const context = (overrides: Partial<Parameters<typeof resolveConfigureSettings>[1]> = {}) => ({env: {}, json: false, ...overrides})
+  const context = (overrides: Partial<Parameters<typeof resolveConfigureSettings>[1]> = {}) => ({env: {}, json: false, ownInstance: true, ...overrides})
 
   it('takes its defaults from the instance (.env, state) and validates against ConfigureRequest', async () => {
     const settings = await resolveConfigureSettings(

@@ -9,11 +9,13 @@ export const API_FLAG_HELP = {
     env: 'AGNES_BOOT_WAIT',
   },
   tokenFile: {
-    description: 'Read the API token from this file (or set AGNES_TOKEN). Default for a local instance: SCHEDULER_API_TOKEN from its .env.',
+    description:
+      "Read the API token from this file (or set AGNES_TOKEN). Default: SCHEDULER_API_TOKEN from the instance's .env, which is sent only to the URL that instance is published on.",
     env: 'AGNES_TOKEN_FILE',
   },
   url: {
-    description: 'Base URL of an instance elsewhere, e.g. https://agnes.example.com (default: the instance in --dir, on 127.0.0.1).',
+    description:
+      'Base URL of an instance elsewhere, e.g. https://agnes.example.com (default: the instance in --dir, on 127.0.0.1). Plain http:// only to loopback; another URL needs its own token (--token-file, AGNES_TOKEN).',
     env: 'AGNES_URL',
   },
 } as const

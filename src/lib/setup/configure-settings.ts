@@ -3,7 +3,7 @@ import {InputRequiredError, InvalidInputError} from '../errors.js'
 import {Instance} from '../instance/state.js'
 import {Prompter} from '../prompt.js'
 import {registerSecret} from '../redact.js'
-import {readSecret} from '../secret-input.js'
+import {readSecret, refuseControlCharacters} from '../secret-input.js'
 import {generatePassword} from '../secrets.js'
 import {validateChoice, validateDomain, validateEmail, validateHttpUrl} from '../validate.js'
 import {AdminSettings, readStoredAdminPassword} from './admin.js'
@@ -49,6 +49,8 @@ export interface ConfigureContext {
   env: NodeJS.ProcessEnv
   /** The instance in --dir, when there is one (it gives defaults: admin email, data source, tokens). */
   instance?: Instance
+  /** True when the target URL is where that instance is published: only then are the secrets in its files used. */
+  ownInstance: boolean
   prompter?: Prompter
   json: boolean
   stdin?: NodeJS.ReadableStream
@@ -118,7 +120,7 @@ async function resolveAdmin(
 
   email = validateEmail(email, '--admin-email')
   const name = optionalText(flags.adminName ?? file.adminName, '--admin-name', 200)
-  const bootstrapToken = env.AGNES_BOOTSTRAP_TOKEN || undefined
+  const bootstrapToken = env.AGNES_BOOTSTRAP_TOKEN ? refuseControlCharacters(env.AGNES_BOOTSTRAP_TOKEN, 'AGNES_BOOTSTRAP_TOKEN', 'bootstrap token') : undefined
   registerSecret(bootstrapToken)
   const base = {bootstrapToken, email, ...(name ? {name} : {})}
   const generate = flags.generatePassword || file.generatePassword
@@ -140,6 +142,12 @@ async function resolveAdmin(
   }
 
   const stored = instance ? await readStoredAdminPassword(instance.paths.secretsFile) : undefined
+  if (stored !== undefined && !context.ownInstance) {
+    throw new InvalidInputError(`the admin password in ${instance?.paths.secretsFile} is sent only to that instance, and --url points elsewhere`, {
+      hint: 'Give the admin password for the instance at --url with AGNES_ADMIN_PASSWORD, --admin-password-file or --admin-password-stdin, or leave out --url.',
+    })
+  }
+
   if (stored !== undefined) {
     registerSecret(stored)
     return {admin: {...base, password: stored, passwordOrigin: 'secrets-file'}}
@@ -154,7 +162,7 @@ async function resolveAdmin(
     })
   }
 
-  if (!instance && context.json && !flags.revealPassword) {
+  if (!(instance && context.ownInstance) && context.json && !flags.revealPassword) {
     throw new InvalidInputError('--generate-password with --json and --url has nowhere to keep the password', {
       hint: 'Add --reveal-password to receive it in the JSON result, or give a password (AGNES_ADMIN_PASSWORD / --admin-password-file).',
     })
@@ -196,6 +204,12 @@ async function resolveDataSource(flags: ConfigureFlags, file: SetupFile, context
     const tokenFile = flags.keboolaTokenFile ?? file.keboolaTokenFile
     const explicit = tokenFile !== undefined || flags.keboolaTokenStdin || Boolean(env.AGNES_KEBOOLA_TOKEN)
     const fromDotenv = explicit ? undefined : dotenv?.get('KEBOOLA_STORAGE_TOKEN')
+    if (fromDotenv && !context.ownInstance) {
+      throw new InvalidInputError(`KEBOOLA_STORAGE_TOKEN in ${instance?.paths.env} is sent only to that instance, and --url points elsewhere`, {
+        hint: 'Give the Keboola token for the instance at --url with AGNES_KEBOOLA_TOKEN, --keboola-token-file or --keboola-token-stdin, or leave out --url.',
+      })
+    }
+
     const token =
       fromDotenv ||
       (await readSecret(
@@ -254,7 +268,7 @@ export async function resolveConfigureSettings(flags: ConfigureFlags, context: C
     discover: Boolean(flags.discover || file.discover),
     dryRun: Boolean(flags.dryRun),
     revealPassword: Boolean(flags.revealPassword),
-    secretsFile: context.instance?.paths.secretsFile,
+    secretsFile: context.ownInstance ? context.instance?.paths.secretsFile : undefined,
     sync,
     tables,
     wait,
