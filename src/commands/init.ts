@@ -2,8 +2,9 @@ import {Flags} from '@oclif/core'
 
 import {AgnesCommand} from '../base-command.js'
 import {InterruptedError, InvalidInputError} from '../lib/errors.js'
-import {InitSettings, applyInit, checkDirectoryWritable, planInit, readExisting} from '../lib/init.js'
+import {InitSettings, applyInit, planInit, readExisting, withInitLock} from '../lib/init.js'
 import {resolveInitSettings} from '../lib/init-settings.js'
+import {decideProject, engineComposeResources} from '../lib/instance/project.js'
 import {readSecret} from '../lib/secret-input.js'
 
 interface InitResult {
@@ -12,6 +13,8 @@ interface InitResult {
   fresh: boolean
   files: Array<{path: string; action: string; diff?: string; note?: string}>
   generatedSecrets: string[]
+  /** The Compose project the instance runs as (also COMPOSE_PROJECT_NAME in .env). */
+  project: string
   settings: InitSettings
   next: string
 }
@@ -21,7 +24,9 @@ export default class Init extends AgnesCommand<typeof Init> {
 
 Creates docker-compose.yml (managed), docker-compose.override.yml (yours, created once), .env (0600, with
 generated secrets), config/instance.yaml, a Caddyfile when TLS is on, and .agnes/ state. Re-running keeps
-every secret, every .env key and comment of yours and the override file, and shows a diff of what changes.
+every secret, every .env key and comment of yours and the override file, and shows a diff of what changes
+(values masked, except agnes's own harmless settings). The Compose project name is chosen once, unique on
+the Docker engine (the directory name, or it plus a hash of the path when another directory uses it).
 Secrets you give (Keboola token, admin password) come from an environment variable, a file or stdin, never
 from a flag value.`
 
@@ -55,6 +60,7 @@ from a flag value.`
     cpus: Flags.string({description: 'CPU limit of the app container (default 2.0).', env: 'AGNES_CPUS', helpGroup: 'RESOURCES'}),
     'dry-run': Flags.boolean({description: 'Print the plan and the diff; write nothing.'}),
     force: Flags.boolean({description: 'Replace managed files (docker-compose.yml, Caddyfile) even if they were edited by hand.'}),
+    project: Flags.string({description: 'Compose project name for a new instance, or for a copied directory whose project belongs to another one (default: chosen once, unique on the engine).', env: 'AGNES_PROJECT'}),
   }
 
   protected async execute(): Promise<InitResult> {
@@ -63,7 +69,21 @@ from a flag value.`
       throw new InvalidInputError('--admin-password-stdin and --keboola-token-stdin cannot both read stdin', {hint: 'Give one of them through a file or an environment variable.'})
     }
 
+    // A dry run writes nothing, not even the lock.
+    return flags['dry-run'] ? this.initialise() : withInitLock(this.instanceDir, () => this.initialise())
+  }
+
+  private async initialise(): Promise<InitResult> {
+    const {flags} = this
     const existing = await readExisting(this.instanceDir)
+    const {project, warnings: projectWarnings} = await decideProject({
+      current: existing.state?.project,
+      dir: existing.paths.dir,
+      fromEnv: existing.env?.get('COMPOSE_PROJECT_NAME'),
+      listResources: engineComposeResources,
+      requested: flags.project,
+    })
+    for (const warning of projectWarnings) this.reporter.warn(warning)
     const settings = await resolveInitSettings(
       {
         acmeEmail: flags['acme-email'],
@@ -102,11 +122,11 @@ from a flag value.`
       throw new InvalidInputError('the admin password must have at least 8 characters')
     }
 
-    const plan = await planInit(existing, settings, {adminPassword, keboolaToken}, {force: flags.force})
+    const plan = await planInit(existing, settings, {adminPassword, keboolaToken}, {force: flags.force, project})
     for (const warning of plan.warnings) this.reporter.warn(warning)
 
     const changes = plan.files.filter((file) => file.action === 'create' || file.action === 'update')
-    if (this.prompter) this.showSummary(settings)
+    if (this.prompter) this.showSummary(settings, project)
     if (!plan.fresh || flags['dry-run'] || this.prompter) this.showPlan(plan.files)
 
     if (!flags['dry-run'] && changes.length > 0 && this.prompter && !flags.yes) {
@@ -114,10 +134,7 @@ from a flag value.`
       if (!go) throw new InterruptedError('Cancelled; nothing was written')
     }
 
-    if (!flags['dry-run']) {
-      await checkDirectoryWritable(plan.dir)
-      await applyInit(plan)
-    }
+    if (!flags['dry-run']) await applyInit(plan)
 
     const dirArg = plan.dir === process.cwd() ? '' : ` --dir ${plan.dir}`
     return {
@@ -127,6 +144,7 @@ from a flag value.`
       fresh: plan.fresh,
       generatedSecrets: plan.generatedSecrets,
       next: `agnes up${dirArg}`,
+      project: plan.state.project,
       settings,
     }
   }
@@ -141,11 +159,11 @@ from a flag value.`
     }
 
     const version = result.settings.pin ? `pinned to ${result.settings.pin}` : `following the ${result.settings.channel} channel`
-    this.out(`Image ${result.settings.repository}, ${version}.`)
+    this.out(`Image ${result.settings.repository}, ${version}; Compose project ${result.project}.`)
     if (!result.dryRun) this.out(`Next: ${this.paint('bold', result.next)}`)
   }
 
-  private showSummary(settings: InitSettings): void {
+  private showSummary(settings: InitSettings, project: string): void {
     const lines: Array<[string, string | undefined]> = [
       ['Image', settings.repository],
       ['Version', settings.pin ? `pinned to ${settings.pin}` : `follow the ${settings.channel} channel`],
@@ -154,6 +172,7 @@ from a flag value.`
       ['Admin', settings.adminEmail],
       ['Data source', settings.dataSource + (settings.keboolaUrl ? ` (${settings.keboolaUrl})` : settings.bigqueryProject ? ` (${settings.bigqueryProject}, ${settings.bigqueryLocation})` : '')],
       ['Limits', `${settings.memory} memory, ${settings.cpus} CPUs`],
+      ['Project', `${project} (Docker Compose; unique on this engine)`],
     ]
     this.reporter.progress('Summary:')
     for (const [label, value] of lines) this.reporter.progress(`  ${label.padEnd(12)} ${value}`)

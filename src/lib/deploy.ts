@@ -8,6 +8,7 @@ import {ContainerVerdict, HealthGateResult, fetchVersion, waitForHealthy} from '
 import {digestReference} from './image-ref.js'
 import {isVersionTag} from './versions.js'
 import {renderCompose, writeManagedFile} from './instance/managed-files.js'
+import {checkProjectOwnership} from './instance/project.js'
 import {Deployment, Instance, InstanceState, loadInstance, localBaseUrl, writeState} from './instance/state.js'
 import {createRegistryClient, RegistryClient} from './registry.js'
 import {Reporter} from './reporter.js'
@@ -29,6 +30,7 @@ export interface DeployContext {
 export async function openDeployContext(from: string | Instance, reporter: Reporter, signal?: AbortSignal, run: CommandRunner = execaRunner): Promise<DeployContext> {
   const instance = typeof from === 'string' ? await loadInstance(from) : from
   const engine = await DockerEngine.connect()
+  await checkProjectOwnership(engine, instance, reporter)
   const command = await detectCompose(run)
   const compose = new Compose(command, {paths: instance.paths, profiles: composeProfiles(instance.state), project: instance.state.project}, run)
   return {baseUrl: localBaseUrl(instance.env), compose, engine, instance, reporter, signal}

@@ -1,13 +1,14 @@
-import {access, chmod, constants, mkdir, stat} from 'node:fs/promises'
-import {join, resolve} from 'node:path'
+import {access, chmod, constants, mkdir, rmdir, stat} from 'node:fs/promises'
+import {dirname, join, resolve} from 'node:path'
 
 import {EnvFile} from './env-file.js'
-import {InvalidInputError} from './errors.js'
+import {InvalidInputError, TryLaterError} from './errors.js'
 import {writeFileAtomic} from './fs-atomic.js'
 import {digestReference, parseRepository} from './image-ref.js'
 import {managedKey, readTemplate, renderCompose, sha256, isHandEdited} from './instance/managed-files.js'
-import {InstancePaths, instancePaths, projectNameFor} from './instance/paths.js'
-import {Channel, InstanceState, SECRET_ENV_KEYS, TlsMode, parseEnv, readState, readTextIfExists, writeState} from './instance/state.js'
+import {InstancePaths, instancePaths} from './instance/paths.js'
+import {acquireLock, readLock} from './lock.js'
+import {Channel, InstanceState, TlsMode, parseEnv, readState, readTextIfExists, writeState} from './instance/state.js'
 import {generateFernetKey, generateHexSecret, isFernetKey} from './secrets.js'
 
 export const DEFAULT_REPOSITORY = 'ghcr.io/keboola/agnes-the-ai-analyst'
@@ -68,8 +69,27 @@ export interface InitPlan {
   state: InstanceState
 }
 
+/** `config/` must be a directory: it holds instance.yaml and is mounted into the app. */
+async function checkConfigDirectory(paths: InstancePaths): Promise<void> {
+  let info
+  try {
+    info = await stat(paths.configDir)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return
+    throw new InvalidInputError(`${paths.configDir} cannot be read (${(error as NodeJS.ErrnoException).code})`, {hint: 'Check its permissions, then re-run.'})
+  }
+
+  if (!info.isDirectory()) {
+    throw new InvalidInputError(`${paths.configDir} is not a directory; agnes keeps config/instance.yaml in it`, {
+      details: {file: 'config'},
+      hint: `Move it out of the way (e.g. \`mv ${paths.configDir} ${paths.configDir}.bak\`), then re-run \`agnes init\`.`,
+    })
+  }
+}
+
 export async function readExisting(dir: string): Promise<ExistingInstance> {
   const paths = instancePaths(dir)
+  await checkConfigDirectory(paths)
   const envText = await readTextIfExists(paths.env)
   return {
     env: envText === undefined ? undefined : parseEnv(envText, paths.env),
@@ -80,7 +100,7 @@ export async function readExisting(dir: string): Promise<ExistingInstance> {
 }
 
 /** Checks the directory can hold an instance: it is a directory (or can be made) and is writable. */
-export async function checkDirectoryWritable(dir: string): Promise<void> {
+async function checkDirectoryWritable(dir: string): Promise<void> {
   const root = resolve(dir)
   try {
     const info = await stat(root)
@@ -100,6 +120,47 @@ export async function checkDirectoryWritable(dir: string): Promise<void> {
 
     throw new InvalidInputError(`${root} is not writable (${code})`, {hint: 'Choose a directory you can write to, or run as a user who can.'})
   }
+}
+
+async function pathExists(path: string): Promise<boolean> {
+  try {
+    await stat(path)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Runs init's work under the instance lock, so init never writes while an upgrade (or another init) runs.
+ * The directory and `.agnes/` are created for the lock; when the work fails, the directories that were
+ * new are removed again if they are still empty, so a refused init leaves nothing behind.
+ */
+export async function withInitLock<T>(dir: string, work: () => Promise<T>): Promise<T> {
+  const paths = instancePaths(dir)
+  // Deepest first: the directories that do not exist yet and are about to be created.
+  const created: string[] = []
+  for (let path = paths.agnesDir; !(await pathExists(path)) && path !== dirname(path); path = dirname(path)) created.push(path)
+  await checkDirectoryWritable(paths.dir)
+  const lock = await acquireLock(paths.lockFile, {command: 'init'})
+  if (!lock) {
+    const holder = await readLock(paths.lockFile)
+    const who = holder ? `pid ${holder.pid} (${holder.command}) since ${holder.startedAt}` : 'another agnes run'
+    throw new TryLaterError('E_LOCKED', `the instance is locked by ${who}`, {hint: 'Another agnes run is changing this instance; try again when it ends.'})
+  }
+
+  let result: T
+  try {
+    result = await work()
+  } catch (error) {
+    await lock.release()
+    // rmdir removes only empty directories: anything a person or an earlier run put there stays.
+    for (const path of created) await rmdir(path).catch(() => undefined)
+    throw error
+  }
+
+  await lock.release()
+  return result
 }
 
 function imageForCompose(settings: InitSettings, state: InstanceState | undefined): string {
@@ -122,7 +183,7 @@ const ENV_HEADER = [
   '# manages and keeps every other key, comment and the order. Add your own keys anywhere. Never source it.',
 ]
 
-function planEnv(existing: EnvFile | undefined, settings: InitSettings, secrets: InitSecrets, generated: string[], warnings: string[]): EnvFile {
+function planEnv(existing: EnvFile | undefined, settings: InitSettings, secrets: InitSecrets, project: string, generated: string[], warnings: string[]): EnvFile {
   const env = existing ?? EnvFile.parse(ENV_HEADER.join('\n') + '\n')
   const section = (title: string) => `--- ${title} ---`
   const sectionAdded = new Set<string>()
@@ -136,6 +197,9 @@ function planEnv(existing: EnvFile | undefined, settings: InitSettings, secrets:
 
     env.set(key, value)
   }
+
+  // Compose reads it from .env too, so a hand-run `docker compose` in the directory uses the same project.
+  put('Compose project: chosen once by agnes init, unique on this Docker engine', 'COMPOSE_PROJECT_NAME', project)
 
   const secretGenerators: Array<[string, () => string]> = [
     ['JWT_SECRET_KEY', generateHexSecret],
@@ -211,11 +275,40 @@ async function planInstanceYaml(existingText: string | undefined, settings: Init
   return doc.toString()
 }
 
-/** Masks the value of a secret key on a diff line (`+KEY=value`, `-KEY=value`, ` KEY=value`). */
-function maskSecretLine(line: string): string {
-  const match = /^([-+ ]\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=)(.*)$/.exec(line)
-  if (match && SECRET_ENV_KEYS.includes(match[2]) && match[3] !== '') return `${match[1]}***`
-  return line
+/**
+ * .env keys of agnes's own whose values are not secret and are shown in diffs. Every other value is masked:
+ * an operator's key (MY_DB_PASSWORD, OPENAI_API_KEY, …) may hold anything.
+ */
+const SHOWN_ENV_KEYS = new Set([
+  'COMPOSE_PROJECT_NAME',
+  'AGNES_HTTP_PORT',
+  'AGNES_HTTP_BIND',
+  'DOMAIN',
+  'SERVER_URL',
+  'CADDY_TLS',
+  'AGNES_TLS_CERT_DIR',
+  'AGNES_CADDY_IMAGE',
+  'DATA_SOURCE',
+  'KEBOOLA_STACK_URL',
+  'BIGQUERY_PROJECT',
+  'BIGQUERY_LOCATION',
+  'AGNES_APP_MEM_LIMIT',
+  'AGNES_APP_CPUS',
+  'AGNES_SCHEDULER_MEM_LIMIT',
+  'AGNES_SCHEDULER_CPUS',
+  'AGNES_HEALTHCHECK_INTERVAL',
+  'AGNES_HEALTHCHECK_START_PERIOD',
+  'AGNES_NOFILE',
+  'AGNES_TEMP_DIR',
+])
+
+/** Masks the value on a diff line (`+KEY=value`, `-KEY=value`, ` KEY=value`, commented too) unless the key is known harmless. */
+function maskValueLine(line: string): string {
+  const match = /^([-+ ]\s*(?:#\s*)?(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=)(.*)$/.exec(line)
+  if (!match || match[3].trim() === '') return line
+  // A URL with user:password@ is a credential even under a harmless key.
+  if (SHOWN_ENV_KEYS.has(match[2]) && !/:\/\/[^/\s]*@/.test(match[3])) return line
+  return `${match[1]}***`
 }
 
 async function unifiedDiff(name: string, before: string, after: string): Promise<string> {
@@ -223,7 +316,7 @@ async function unifiedDiff(name: string, before: string, after: string): Promise
   return createTwoFilesPatch(`a/${name}`, `b/${name}`, before, after, '', '', {context: 2})
     .split('\n')
     .slice(1)
-    .map((line) => maskSecretLine(line.replace(/\t$/, '')))
+    .map((line) => maskValueLine(line.replace(/\t$/, '')))
     .join('\n')
     .trimEnd()
 }
@@ -244,7 +337,7 @@ async function planFile(paths: InstancePaths, file: string, content: string, mod
 }
 
 /** Works out every file init would write, without writing anything. */
-export async function planInit(existing: ExistingInstance, settings: InitSettings, secrets: InitSecrets, options: {force: boolean}): Promise<InitPlan> {
+export async function planInit(existing: ExistingInstance, settings: InitSettings, secrets: InitSecrets, options: {force: boolean; project: string}): Promise<InitPlan> {
   const {paths} = existing
   const generated: string[] = []
   const warnings: string[] = []
@@ -257,7 +350,7 @@ export async function planInit(existing: ExistingInstance, settings: InitSetting
     knownGood: existing.state?.knownGood ?? [],
     managedFiles: {...existing.state?.managedFiles},
     pin: settings.pin,
-    project: existing.state?.project ?? projectNameFor(paths.dir),
+    project: options.project,
     rejected: existing.state?.rejected ?? [],
     repository: settings.repository,
     stateVersion: 1,
@@ -276,7 +369,7 @@ export async function planInit(existing: ExistingInstance, settings: InitSetting
       : {action: 'create', content: await readTemplate('docker-compose.override.yml'), mode: 0o644, path: managedKey(paths, paths.override)},
   )
 
-  const env = planEnv(existing.env, settings, secrets, generated, warnings)
+  const env = planEnv(existing.env, settings, secrets, options.project, generated, warnings)
   files.push(await planFile(paths, paths.env, env.toString(), 0o600, {force: true, managed: false}))
   files.push(await planFile(paths, paths.instanceYaml, await planInstanceYaml(existing.instanceYaml, settings), 0o644, {force: true, managed: false}))
   if (settings.tls !== 'none') {

@@ -229,17 +229,18 @@ function authKeyHost(key: string): string {
   return key.replace(/^https?:\/\//i, '').split('/')[0]!.toLowerCase()
 }
 
+const DOCKER_HUB_HOSTS = ['index.docker.io', 'docker.io', 'registry-1.docker.io']
+
 function registryAuthHosts(registry: string): string[] {
   const host = registry.toLowerCase()
-  const dockerHub = ['index.docker.io', 'docker.io', 'registry-1.docker.io']
-  return dockerHub.includes(host) ? dockerHub : [host]
+  return DOCKER_HUB_HOSTS.includes(host) ? DOCKER_HUB_HOSTS : [host]
 }
 
 /**
  * Reads logins from the Docker config the way `docker login` writes them without a credential helper:
  * `auths[host].auth` (base64 `user:password`) or `username` and `password`. Credential helpers
- * (`credsStore`, `credHelpers`) are not run: they are external programs, and the images agnes pulls are
- * public. Like the Docker CLI, a broken file is noted and the client goes on anonymously.
+ * (`credsStore`, `credHelpers`) are not run: they are external programs that agnes does not start on
+ * the operator's behalf. Like the Docker CLI, a broken file is noted and the client goes on anonymously.
  */
 async function loadDockerConfig(path: string): Promise<DockerConfig> {
   const auths = new Map<string, string>()
@@ -282,6 +283,31 @@ async function loadDockerConfig(path: string): Promise<DockerConfig> {
   return usesHelpers && auths.size === 0
     ? {path, auths, problem: `${path} keeps logins in a credential helper, which agnes does not read`}
     : {path, auths}
+}
+
+export interface PullAuth {
+  username: string
+  password: string
+  serveraddress: string
+}
+
+/**
+ * The Docker-config login for a registry, as the engine's image pull takes it (X-Registry-Auth): the same
+ * logins the registry API client uses, so a private image that resolves also pulls.
+ */
+export async function registryPullAuth(registry: string, options: {dockerConfigPath?: string; env?: NodeJS.ProcessEnv} = {}): Promise<PullAuth | undefined> {
+  const config = await loadDockerConfig(options.dockerConfigPath ?? dockerConfigPathFrom(options.env ?? process.env))
+  for (const host of registryAuthHosts(registry)) {
+    const basic = config.auths.get(host)
+    if (!basic) continue
+    const decoded = Buffer.from(basic, 'base64').toString('utf8')
+    const colon = decoded.indexOf(':')
+    // Docker Hub's logins are filed under its v1 index address, which the engine expects back.
+    const serveraddress = DOCKER_HUB_HOSTS.includes(host) ? 'https://index.docker.io/v1/' : host
+    return {password: decoded.slice(colon + 1), serveraddress, username: decoded.slice(0, colon)}
+  }
+
+  return undefined
 }
 
 class HttpRegistryClient implements RegistryClient {

@@ -46,7 +46,8 @@ function settings(overrides: Partial<InitSettings> = {}): InitSettings {
 }
 
 async function plan(s: InitSettings, secrets: InitSecrets = {}, force = false, target = dir): Promise<InitPlan> {
-  return planInit(await readExisting(target), s, secrets, {force})
+  const existing = await readExisting(target)
+  return planInit(existing, s, secrets, {force, project: existing.state?.project ?? projectNameFor(target)})
 }
 
 async function init(s: InitSettings, secrets: InitSecrets = {}, force = false, target = dir): Promise<InitPlan> {

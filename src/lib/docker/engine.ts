@@ -1,7 +1,10 @@
 import type Dockerode from 'dockerode'
 
 import {AgnesError, DockerError, ExitCode, NotFoundError, UnreachableError} from '../errors.js'
+import {parseReference} from '../image-ref.js'
+import {registryPullAuth} from '../registry.js'
 import {Reporter} from '../reporter.js'
+import {engineEndpoint, engineFailure, engineTransport} from './endpoint.js'
 
 export interface ProjectContainer {
   id: string
@@ -24,18 +27,35 @@ export interface ContainerState {
   startedAt: string
 }
 
+/** A Compose-labelled container or volume on the engine: which project it belongs to and where Compose ran. */
+export interface ComposeResource {
+  kind: 'container' | 'volume'
+  name: string
+  project: string
+  /** `com.docker.compose.project.working_dir`: containers have it, volumes do not. */
+  workingDir?: string
+}
+
 /** A thin, lazily loaded wrapper around the Docker engine API; every failure becomes a typed error. */
 export class DockerEngine {
   private constructor(readonly api: Dockerode) {}
 
-  static async connect(): Promise<DockerEngine> {
+  /** Connects as DOCKER_HOST says (unix socket, tcp, TLS or ssh) and checks the engine answers. */
+  static async connect(options: {timeoutMs?: number} = {}): Promise<DockerEngine> {
+    const endpoint = engineEndpoint()
+    const transport = engineTransport(endpoint)
     const {default: Docker} = await import('dockerode')
-    const engine = new DockerEngine(new Docker())
+    const {options: connection, secure} = transport
+    const api = new Docker({
+      ...connection,
+      ...(endpoint.kind === 'unix' ? {} : {protocol: secure ? 'https' : 'http'}),
+      ...(options.timeoutMs ? {timeout: options.timeoutMs} : {}),
+    })
+    const engine = new DockerEngine(api)
     try {
       await engine.api.ping()
     } catch (error) {
-      const where = process.env.DOCKER_HOST ?? '/var/run/docker.sock'
-      throw new DockerError(`the Docker engine is not reachable at ${where} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, {
+      throw new DockerError(`the Docker engine is not reachable at ${endpoint.label} (${engineFailure(transport, error)})`, {
         hint: 'Start it (`systemctl start docker`), check DOCKER_HOST, and that this user may use the Docker socket.',
       })
     }
@@ -65,7 +85,9 @@ export class DockerEngine {
     const started = Date.now()
     let stream: NodeJS.ReadableStream
     try {
-      stream = (await this.api.pull(reference, {abortSignal: signal})) as NodeJS.ReadableStream
+      // A private image needs the same Docker-config login the registry API used to resolve it.
+      const authconfig = await registryPullAuth(parseReference(reference).repository.registry)
+      stream = (await this.api.pull(reference, {abortSignal: signal, ...(authconfig ? {authconfig} : {})})) as NodeJS.ReadableStream
     } catch (error) {
       throw pullError(reference, error)
     }
@@ -104,6 +126,28 @@ export class DockerEngine {
       state: container.State,
       status: container.Status,
     }))
+  }
+
+  /** The containers and volumes that carry a Compose project label: of one project, or of every project. */
+  async composeResources(project?: string): Promise<ComposeResource[]> {
+    const filters = {label: [project === undefined ? 'com.docker.compose.project' : `com.docker.compose.project=${project}`]}
+    let listed: [Dockerode.ContainerInfo[], {Volumes?: Dockerode.VolumeInspectInfo[]}]
+    try {
+      listed = await Promise.all([this.api.listContainers({all: true, filters}), this.api.listVolumes({filters})])
+    } catch (error) {
+      throw new DockerError(`cannot list the Compose projects on the engine: ${(error as Error).message}`)
+    }
+
+    const [containers, {Volumes: volumes}] = listed
+    return [
+      ...containers.map((container) => ({
+        kind: 'container' as const,
+        name: (container.Names[0] ?? container.Id).replace(/^\//, ''),
+        project: container.Labels['com.docker.compose.project'],
+        workingDir: container.Labels['com.docker.compose.project.working_dir'],
+      })),
+      ...(volumes ?? []).map((volume) => ({kind: 'volume' as const, name: volume.Name, project: (volume.Labels ?? {})['com.docker.compose.project']})),
+    ]
   }
 
   async containerState(id: string): Promise<ContainerState | undefined> {

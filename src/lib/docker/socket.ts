@@ -1,21 +1,30 @@
-import {request} from 'node:http'
+import {request as httpRequest} from 'node:http'
+import {request as httpsRequest} from 'node:https'
 
 import {DockerError} from '../errors.js'
+import {engineEndpoint, engineFailure, engineTransport} from './endpoint.js'
 
 /**
- * A minimal GET against the Docker engine API over its unix socket, for the cron no-op path: loading
- * dockerode costs ~200 ms, more than the whole tick may take.
+ * A minimal GET against the Docker engine API (unix socket, tcp, TLS or ssh, as DOCKER_HOST says), for the
+ * cron no-op path: loading dockerode costs ~200 ms, more than the whole tick may take.
  */
 export function engineGet<T>(path: string, timeoutMs = 5000): Promise<T> {
-  const host = process.env.DOCKER_HOST
-  const socketPath = host?.startsWith('unix://') ? host.slice('unix://'.length) : host ? undefined : '/var/run/docker.sock'
-  if (!socketPath) return Promise.reject(new DockerError(`DOCKER_HOST=${host} is not a unix socket; use the full engine client`))
+  let endpoint
+  try {
+    endpoint = engineEndpoint()
+  } catch (error) {
+    return Promise.reject(error)
+  }
+
+  const transport = engineTransport(endpoint)
+  const request = transport.secure ? httpsRequest : httpRequest
   return new Promise((resolve, reject) => {
-    const req = request({path, socketPath, timeout: timeoutMs}, (response) => {
+    const req = request({...transport.options, path}, (response) => {
       let body = ''
       response.setEncoding('utf8')
       response.on('data', (chunk: string) => (body += chunk))
       response.on('end', () => {
+        clearTimeout(timer)
         if ((response.statusCode ?? 500) >= 400) {
           reject(new DockerError(`the Docker engine answered ${response.statusCode} to ${path}`))
           return
@@ -28,8 +37,12 @@ export function engineGet<T>(path: string, timeoutMs = 5000): Promise<T> {
         }
       })
     })
-    req.on('timeout', () => req.destroy(new Error('timeout')))
-    req.on('error', (error) => reject(new DockerError(`the Docker engine is not reachable at ${socketPath} (${(error as NodeJS.ErrnoException).code ?? error.message})`, {hint: 'Start it (`systemctl start docker`) and check DOCKER_HOST.'})))
+    // A timer rather than the socket's idle timeout: an ssh pipe has no socket timeout.
+    const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), {code: 'ETIMEDOUT'})), timeoutMs)
+    req.on('error', (error) => {
+      clearTimeout(timer)
+      reject(new DockerError(`the Docker engine is not reachable at ${endpoint.label} (${engineFailure(transport, error)})`, {hint: 'Start it (`systemctl start docker`) and check DOCKER_HOST.'}))
+    })
     req.end()
   })
 }
