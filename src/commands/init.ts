@@ -119,7 +119,7 @@ from a flag value.`
       {prompter: existing.state ? undefined : this.prompter, promptMessage: 'Admin password (hidden; empty: set it later with agnes configure)', required: false},
     )
     if (adminPassword !== undefined && adminPassword.length < 8) {
-      throw new InvalidInputError('the admin password must have at least 8 characters')
+      throw new InvalidInputError('the admin password must have at least 8 characters', {hint: 'Choose a longer password (at least 8 characters), or leave it out and set it later with `agnes configure`.'})
     }
 
     const plan = await planInit(existing, settings, {adminPassword, keboolaToken}, {force: flags.force, project})

@@ -10,7 +10,7 @@ import {digestReference} from './image-ref.js'
 import {isVersionTag} from './versions.js'
 import {renderCompose, writeManagedFile} from './instance/managed-files.js'
 import {checkProjectOwnership} from './instance/project.js'
-import {Deployment, Instance, InstanceState, loadInstance, localBaseUrl, writeState} from './instance/state.js'
+import {Deployment, Instance, InstanceState, instancePort, loadInstance, localBaseUrl, writeState} from './instance/state.js'
 import {createRegistryClient, RegistryClient} from './registry.js'
 import {Reporter} from './reporter.js'
 
@@ -97,7 +97,7 @@ export async function preflight(ctx: DeployContext): Promise<string[]> {
 
   const running = await ctx.engine.projectContainers(state.project, APP_SERVICE)
   const ours = running.some((container) => container.state === 'running')
-  const port = Number(env.get('AGNES_HTTP_PORT') ?? '8000')
+  const port = instancePort(env)
   if (!ours && !(await portIsFree(port, env.get('AGNES_HTTP_BIND') ?? '0.0.0.0'))) {
     throw new InvalidInputError(`port ${port} is already in use on this host`, {hint: 'Stop what uses it, or choose another port with `agnes init --http-port <port>`.'})
   }

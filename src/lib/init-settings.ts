@@ -70,7 +70,7 @@ async function checkCertDir(dir: string, flag: string): Promise<string> {
 
   const {stat} = await import('node:fs/promises')
   for (const name of ['fullchain.pem', 'privkey.pem']) {
-    if ((await stat(join(absolute, name))).size === 0) throw new InvalidInputError(`${flag}: ${join(absolute, name)} is empty`)
+    if ((await stat(join(absolute, name))).size === 0) throw new InvalidInputError(`${flag}: ${join(absolute, name)} is empty`, {hint: `Put the PEM file there (${name}), then re-run.`})
   }
 
   return absolute
@@ -198,7 +198,7 @@ export async function resolveInitSettings(given: InitFlagValues, existing: Exist
     given: given.tls,
     label: 'TLS for the public address',
   })
-  if (!TLS_MODES.includes(tls)) throw new InvalidInputError(`--tls: unknown mode ${tls}`)
+  if (!TLS_MODES.includes(tls)) throw new InvalidInputError(`--tls: unknown mode ${tls}`, {hint: `Pass --tls with one of: ${TLS_MODES.join(', ')}.`})
 
   const domainValue =
     tls === 'none' && given.domain === undefined && !prompter
@@ -306,7 +306,7 @@ export async function resolveInitSettings(given: InitFlagValues, existing: Exist
       given: given.bigqueryLocation,
       label: 'BigQuery location',
     })
-    if (!/^[a-z]+(-[a-z0-9]+)*$/i.test(bigqueryLocation)) throw new InvalidInputError(`--bigquery-location: "${bigqueryLocation}" is not a BigQuery location`)
+    if (!/^[a-z]+(-[a-z0-9]+)*$/i.test(bigqueryLocation)) throw new InvalidInputError(`--bigquery-location: "${bigqueryLocation}" is not a BigQuery location`, {hint: 'Use the location of the BigQuery dataset, e.g. us, eu or europe-west1.'})
   }
 
   const memory = validateMemory(

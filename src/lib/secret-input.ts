@@ -69,11 +69,11 @@ export async function readSecret(
       })
     }
 
-    if (value === '') throw new InvalidInputError(`${source.file} is empty; expected the ${source.label}`)
+    if (value === '') throw new InvalidInputError(`${source.file} is empty; expected the ${source.label}`, {hint: `Write the ${source.label} into ${source.file} (one line, mode 0600), or give it another way (see --help).`})
     refuseControlCharacters(value, `${source.file} (${source.fileFlag})`, source.label)
   } else if (source.fromStdin) {
     value = withoutTrailingNewline(await readStdinText(options.stdin))
-    if (value === '') throw new InvalidInputError(`stdin was empty; expected the ${source.label}`)
+    if (value === '') throw new InvalidInputError(`stdin was empty; expected the ${source.label}`, {hint: `Pipe the ${source.label} into stdin (one line), or give it another way (see --help).`})
     refuseControlCharacters(value, source.stdinFlag ? `stdin (${source.stdinFlag})` : 'stdin', source.label)
   } else if (env[source.envVar]) {
     value = refuseControlCharacters(env[source.envVar] as string, source.envVar, source.label)

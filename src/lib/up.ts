@@ -3,7 +3,7 @@ import {ConflictError} from './errors.js'
 import {digestReference} from './image-ref.js'
 import {appendHistory} from './history.js'
 import {withLockedInstance} from './instance-lock.js'
-import {Deployment} from './instance/state.js'
+import {Deployment, instancePort} from './instance/state.js'
 import {Reporter} from './reporter.js'
 import {readJournal} from './upgrade/journal.js'
 import {describe, switchVersion} from './upgrade/switch.js'
@@ -39,7 +39,7 @@ export function publicUrl(ctx: DeployContext): string {
   const {env, state} = ctx.instance
   const domain = env.get('DOMAIN')
   if (domain && state.tls !== 'none') return `https://${domain}`
-  return `http://${domain ?? '127.0.0.1'}:${env.get('AGNES_HTTP_PORT') ?? '8000'}`
+  return `http://${domain ?? '127.0.0.1'}:${instancePort(env)}`
 }
 
 /** True when the recorded deployment is what the tag asks for (its channel tag, or the version tag it reports). */

@@ -77,7 +77,7 @@ export function validateHttpUrl(value: string, flag: string): string {
   }
 
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new InvalidInputError(`${flag}: the URL must start with https:// or http://`)
+    throw new InvalidInputError(`${flag}: the URL must start with https:// or http://`, {hint: 'Use an absolute URL such as https://connection.keboola.com.'})
   }
 
   if (url.username || url.password) {
@@ -90,7 +90,7 @@ export function validateHttpUrl(value: string, flag: string): string {
 export function validateChoice<T extends string>(value: string, choices: readonly T[], flag: string): T {
   const normalised = value.trim().toLowerCase()
   if (!(choices as readonly string[]).includes(normalised)) {
-    throw new InvalidInputError(`${flag}: "${value}" is not one of ${choices.join(', ')}`)
+    throw new InvalidInputError(`${flag}: "${value}" is not one of ${choices.join(', ')}`, {hint: `Pass ${flag} with one of: ${choices.join(', ')}.`})
   }
 
   return normalised as T

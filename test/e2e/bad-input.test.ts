@@ -13,7 +13,7 @@ import {diffSnapshots, snapshotTree} from '../helpers/tree-snapshot.js'
 import {TestInstance, destroyInstance, newInstance, readEnvFile, secretsLedger} from './fixtures.js'
 
 /** Every command, plus `unknown` for commands and flags that do not exist. */
-type CommandName = 'init' | 'up' | 'status' | 'upgrade' | 'pin' | 'rollback' | 'history' | 'configure' | 'register-table' | 'smoke' | 'unknown'
+type CommandName = 'init' | 'up' | 'status' | 'upgrade' | 'pin' | 'rollback' | 'history' | 'configure' | 'register-table' | 'smoke' | 'logs' | 'schedule:install' | 'schedule:remove' | 'schedule:status' | 'unknown'
 
 interface Sandbox {
   /** Everything under it is compared before and after the run. */
@@ -384,6 +384,32 @@ const CASES: BadInputCase[] = [
     hint: /https/,
     secrets: [API_TOKEN],
   },
+  {command: 'logs', name: 'a mistyped flag', args: ['--lines', '5'], exit: 2, says: /--lines/, hint: USAGE_HINT},
+  {command: 'logs', name: 'a negative tail', args: ['--tail', '-3'], exit: 2, says: /--tail/, hint: USAGE_HINT},
+  {command: 'logs', name: '--dir is a file', args: [], dir: (s) => outsideFile(s, 'a-file', 'x\n'), exit: 3, says: /a-file/},
+  {command: 'logs', name: 'a missing instance', args: [], dir: 'fresh', exit: 3, says: /not an agnes instance/, hint: /agnes init/},
+  // Every schedule case writes under the sandbox (--root), never into this host's /etc.
+  {command: 'schedule:install', name: 'an interval that does not divide an hour', args: (s) => ['--root', join(s.outside, 'sysroot'), '--every', '7m'], exit: 3, says: /7m/},
+  {command: 'schedule:install', name: 'an interval in words', args: (s) => ['--root', join(s.outside, 'sysroot'), '--every', 'often'], exit: 3, says: /often/},
+  {command: 'schedule:install', name: 'an unknown init system', args: (s) => ['--root', join(s.outside, 'sysroot'), '--init-system', 'upstart'], exit: 2, says: /--init-system/},
+  {command: 'schedule:install', name: 'an unknown channel', args: (s) => ['--root', join(s.outside, 'sysroot'), '--channel', 'nightly'], exit: 2, says: /--channel/},
+  {
+    command: 'schedule:install',
+    name: 'a webhook file others can read',
+    setup: (s) => {
+      mkdirSync(s.outside, {recursive: true})
+      writeFileSync(join(s.outside, 'webhook'), 'https://hooks.example.com/T000/B000/schedule-secret\n', {mode: 0o644})
+    },
+    args: (s) => ['--root', join(s.outside, 'sysroot'), '--init-system', 'cron', '--alert-webhook-file', join(s.outside, 'webhook')],
+    secrets: ['https://hooks.example.com/T000/B000/schedule-secret'],
+    exit: 3,
+    says: /webhook/,
+    hint: /0600|chmod/,
+  },
+  {command: 'schedule:install', name: 'a missing instance', args: (s) => ['--root', join(s.outside, 'sysroot')], dir: 'fresh', exit: 3, says: /not an agnes instance/, hint: /agnes init/},
+  {command: 'schedule:remove', name: 'an unknown init system', args: (s) => ['--root', join(s.outside, 'sysroot'), '--init-system', 'launchd'], exit: 2, says: /--init-system/},
+  {command: 'schedule:remove', name: '--dir is a file', args: (s) => ['--root', join(s.outside, 'sysroot')], dir: (s) => outsideFile(s, 'a-file', 'x\n'), exit: 3, says: /a-file/},
+  {command: 'schedule:status', name: 'a missing instance', args: (s) => ['--root', join(s.outside, 'sysroot')], dir: 'fresh', exit: 3, says: /not an agnes instance/, hint: /agnes init/},
 ]
 
 /** The secrets of the template instance: every copy has them, so no output may contain them. */
@@ -430,7 +456,7 @@ async function runCase(c: BadInputCase, index: number, json: boolean): Promise<C
   const stranger = c.stranger ? await startRecordingServer() : undefined
   if (stranger) s.strangerPort = stranger.port
   c.setup?.(s)
-  const args = [...(c.command === 'unknown' ? [] : [c.command]), ...(typeof c.args === 'function' ? c.args(s) : c.args), ...dirArgs(c, s), ...(json ? ['--json'] : [])]
+  const args = [...(c.command === 'unknown' ? [] : c.command.split(':')), ...(typeof c.args === 'function' ? c.args(s) : c.args), ...dirArgs(c, s), ...(json ? ['--json'] : [])]
   const before = snapshotTree(s.root)
   let result: CliResult
   try {

@@ -3,7 +3,7 @@ import {access} from 'node:fs/promises'
 import {InvalidInputError} from '../errors.js'
 import {isLoopbackHost} from '../loopback.js'
 import {instancePaths} from '../instance/paths.js'
-import {Instance, loadInstance, localBaseUrl} from '../instance/state.js'
+import {Instance, instancePort, loadInstance, localBaseUrl} from '../instance/state.js'
 import {Prompter} from '../prompt.js'
 import {Reporter} from '../reporter.js'
 import {readSecret} from '../secret-input.js'
@@ -62,7 +62,7 @@ function originOf(url: string): string | undefined {
  */
 export function instanceOrigins(instance: Instance): string[] {
   const {env, state} = instance
-  const port = env.get('AGNES_HTTP_PORT') ?? '8000'
+  const port = instancePort(env)
   const bind = (env.get('AGNES_HTTP_BIND') ?? '').trim().toLowerCase()
   const domain = env.get('DOMAIN')?.trim()
   const candidates = [

@@ -140,7 +140,17 @@ export async function loadInstance(dir: string): Promise<Instance> {
   return {env, paths, state}
 }
 
+/** The app's host port from .env (AGNES_HTTP_PORT, default 8000); a hand-broken value is exit 3 naming the key. */
+export function instancePort(env: EnvFile): number {
+  const value = env.get('AGNES_HTTP_PORT') ?? '8000'
+  const port = Number(value.trim())
+  if (/^\d+$/.test(value.trim()) && port >= 1 && port <= 65_535) return port
+  throw new InvalidInputError(`AGNES_HTTP_PORT in .env is not a valid TCP port`, {
+    hint: 'Set it to a whole number from 1 to 65535 (e.g. `agnes init --http-port 8000`), then re-run.',
+  })
+}
+
 /** The URL the CLI uses to reach the app on this host (the app port is published on loopback at least). */
 export function localBaseUrl(env: EnvFile): string {
-  return `http://127.0.0.1:${env.get('AGNES_HTTP_PORT') ?? '8000'}`
+  return `http://127.0.0.1:${instancePort(env)}`
 }

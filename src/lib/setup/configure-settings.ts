@@ -78,7 +78,7 @@ export interface ConfigureSettings {
 function optionalText(value: string | undefined, flag: string, maxLength: number): string | undefined {
   const text = value?.trim()
   if (text === undefined || text === '') return undefined
-  if (/[\u0000-\u001F\u007F]/.test(text) || text.length > maxLength) throw new InvalidInputError(`${flag}: must be one line of at most ${maxLength} characters`)
+  if (/[\u0000-\u001F\u007F]/.test(text) || text.length > maxLength) throw new InvalidInputError(`${flag}: must be one line of at most ${maxLength} characters`, {hint: `Shorten ${flag} to one line of plain text.`})
   return text
 }
 
@@ -92,7 +92,7 @@ async function askOrRequire(
 }
 
 function checkPasswordLength(password: string, origin: string): string {
-  if (password.length < MIN_PASSWORD_LENGTH) throw new InvalidInputError(`the admin password (${origin}) must have at least ${MIN_PASSWORD_LENGTH} characters`)
+  if (password.length < MIN_PASSWORD_LENGTH) throw new InvalidInputError(`the admin password (${origin}) must have at least ${MIN_PASSWORD_LENGTH} characters`, {hint: `Choose a longer password, or pass --generate-password to have one made.`})
   return password
 }
 
@@ -127,7 +127,7 @@ async function resolveAdmin(
   const passwordless = flags.passwordlessAdmin || file.passwordlessAdmin
   const passwordFile = flags.adminPasswordFile ?? file.adminPasswordFile
   if (passwordless && (generate || passwordFile || flags.adminPasswordStdin)) {
-    throw new InvalidInputError('--passwordless-admin cannot be combined with a password (--generate-password, --admin-password-file, --admin-password-stdin)')
+    throw new InvalidInputError('--passwordless-admin cannot be combined with a password (--generate-password, --admin-password-file, --admin-password-stdin)', {hint: 'Pass either --passwordless-admin or one way of giving the password, not both.'})
   }
 
   if (passwordless) return {admin: {...base, passwordOrigin: 'none'}}
@@ -229,7 +229,7 @@ async function resolveDataSource(flags: ConfigureFlags, file: SetupFile, context
     request.bigquery_project = project.trim()
     const location = flags.bigqueryLocation ?? file.bigqueryLocation ?? dotenv?.get('BIGQUERY_LOCATION')
     if (location !== undefined && location.trim() !== '') {
-      if (!BIGQUERY_LOCATION.test(location.trim())) throw new InvalidInputError(`--bigquery-location: "${location}" is not a BigQuery location such as us, eu or europe-west1`)
+      if (!BIGQUERY_LOCATION.test(location.trim())) throw new InvalidInputError(`--bigquery-location: "${location}" is not a BigQuery location such as us, eu or europe-west1`, {hint: 'Use the location of the BigQuery dataset, e.g. us, eu or europe-west1.'})
       request.bigquery_location = location.trim()
     }
   }
@@ -254,7 +254,7 @@ export async function resolveConfigureSettings(flags: ConfigureFlags, context: C
   const file = flags.fromFile ? await readSetupFile(flags.fromFile) : {}
   const sync = Boolean(flags.sync || file.sync)
   const wait = Boolean(flags.wait || file.wait)
-  if (wait && !sync) throw new InvalidInputError('wait follows the sync that sync starts; add --sync (or sync: true in the setup file)')
+  if (wait && !sync) throw new InvalidInputError('--wait follows the sync that --sync starts, and no sync was asked for', {hint: 'Add --sync (or sync: true in the setup file), or drop --wait.'})
 
   const dataSource = await resolveDataSource(flags, file, context)
   const tables = file.tables ? validateTables(file.tables, dataSource.data_source) : []

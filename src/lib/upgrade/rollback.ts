@@ -1,5 +1,5 @@
 import {openDeployContext} from '../deploy.js'
-import {NotFoundError} from '../errors.js'
+import {InvalidInputError, NotFoundError} from '../errors.js'
 import {digestReference, isDigest} from '../image-ref.js'
 import {Deployment, InstanceState} from '../instance/state.js'
 import {createRegistryClient} from '../registry.js'
@@ -30,6 +30,15 @@ export interface RollbackResult {
   message: string
 }
 
+/** `--to` is checked before anything is locked or read: a version tag or a digest, nothing else. */
+function validateRollbackTarget(to: string): void {
+  const wanted = to.trim()
+  if (isDigest(wanted) || isVersionTag(wanted)) return
+  throw new InvalidInputError(`--to: "${wanted}" is neither a version tag nor a digest`, {
+    hint: 'Name a version tag such as stable-2026.04.3 or a digest (sha256:…); `agnes history` lists the deployments.',
+  })
+}
+
 async function findTarget(options: RollbackOptions, current: Deployment, knownGood: Deployment[], rejected: string[], repository: string): Promise<{target: Deployment; allowPull: boolean}> {
   const earlier = knownGood.filter((deployment) => deployment.digest !== current.digest && !rejected.includes(deployment.digest))
   if (!options.to) {
@@ -38,10 +47,6 @@ async function findTarget(options: RollbackOptions, current: Deployment, knownGo
   }
 
   const wanted = options.to.trim()
-  if (!isDigest(wanted) && !isVersionTag(wanted)) {
-    throw new NotFoundError(`"${wanted}" is neither a version tag (stable-2026.04.3) nor a digest (sha256:…)`)
-  }
-
   const known = knownGood.find((deployment) => deployment.digest === wanted || deployment.tag === wanted || deployment.versionTag === wanted)
   if (known) return {allowPull: false, target: known}
   if (isDigest(wanted)) return {allowPull: true, target: {deployedAt: '', digest: wanted, repository}}
@@ -72,6 +77,7 @@ export function pinAfterRollback(state: Pick<InstanceState, 'pin'>, target: Pick
  */
 export async function rollback(options: RollbackOptions): Promise<RollbackResult> {
   const started = Date.now()
+  if (options.to !== undefined) validateRollbackTarget(options.to)
   return withLockedInstance(options.dir, 'rollback', async (instance) => {
     const {paths, state} = instance
     const journal = await readJournal(paths)
