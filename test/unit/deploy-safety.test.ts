@@ -516,6 +516,7 @@ describe('status and history with damaged files (item 8)', () => {
 
   it('after an exit 11, status names the state and the commands that finish it', () => {
     const steps = nextSteps({
+      dir: '/i',
       healthy: false,
       journal: {action: 'pin', backup: '/i/.agnes/backups/b.tar', from: {digest: OLD, repository: REPO, version: '0.1.0'}, phase: 'rollback-failed', pid: 1, reason: 'never healthy', startedAt: '', to: {digest: NEW, repository: REPO, version: '0.2.0'}},
       journalProblem: null,
@@ -523,7 +524,7 @@ describe('status and history with damaged files (item 8)', () => {
     }).join('\n')
     expect(steps).toContain('switching back failed too (exit 11)')
     expect(steps).toContain('no app container runs')
-    expect(steps).toContain('docker compose logs app')
+    expect(steps).toContain('agnes logs app --tail 100 --dir /i')
     expect(steps).toContain('`agnes up`')
     expect(steps).toContain('agnes rollback --to')
   })
