@@ -37,8 +37,8 @@ export class UnhealthyError extends AgnesError {
  * restarted the app container. The release was not judged, so it is never rejected for this.
  */
 export class EngineInterruptedError extends DockerError {
-  constructor(message: string) {
-    super(message, {hint: 'The release was not judged; once the Docker engine is steady (`docker info`), the next run tries it again.'})
+  constructor(message: string, lastHealth?: HealthBody) {
+    super(message, {details: {lastHealth}, hint: 'The release was not judged; once the Docker engine is steady (`docker info`), the next run tries it again.'})
   }
 }
 
@@ -118,7 +118,7 @@ export async function waitForHealthy(options: HealthGateOptions): Promise<Health
   let mismatchSince: number | undefined
   for (;;) {
     const verdict = await options.checkContainer()
-    if (verdict.fatal && verdict.interrupted) throw new EngineInterruptedError(`the app container ${verdict.description}`)
+    if (verdict.fatal && verdict.interrupted) throw new EngineInterruptedError(`the app container ${verdict.description}`, lastBody)
     if (verdict.fatal) {
       throw new UnhealthyError(`the app container ${verdict.description}${verdict.logTail ? `; its last log lines:\n${redact(verdict.logTail)}` : ''}`, {
         details: {container: verdict.description},

@@ -89,7 +89,7 @@ function schemaOf(health: HealthBody | undefined): number | string | undefined {
 }
 
 function lastSeenHealth(error: unknown): HealthBody | undefined {
-  if (error instanceof UnhealthyError) return error.details?.lastHealth as HealthBody | undefined
+  if (error instanceof UnhealthyError || error instanceof EngineInterruptedError) return error.details?.lastHealth as HealthBody | undefined
   return undefined
 }
 
@@ -383,7 +383,7 @@ export async function switchVersion(ctx: DeployContext, target: JournalDeploymen
   } catch (error) {
     if (error instanceof EngineInterruptedError && !ctx.signal?.aborted) {
       await waitForEngine(ctx)
-      return rollBack(ctx, journal, `${shortReason(error)}; it was not judged`, options, {reject: false, started})
+      return rollBack(ctx, journal, `${shortReason(error)}; it was not judged`, options, {reject: false, seenSchema: seenSchema ?? schemaOf(lastSeenHealth(error)), started})
     }
 
     if (!ctx.signal?.aborted) {
