@@ -36,14 +36,17 @@ export async function backupState(api: Dockerode, containerId: string, backupsDi
   const createdAt = new Date().toISOString()
   const file = join(backupsDir, `${createdAt.replaceAll(':', '-')}-${fileLabel(label)}.tar`)
   const temporary = join(backupsDir, `${TEMP_PREFIX}${randomBytes(6).toString('hex')}.tmp`)
-  const handle = await open(temporary, 'wx', 0o600)
+  const freeBefore = await freeBytesAt(backupsDir).catch(() => undefined)
+  const written: CopyProgress = {bytes: 0, read: 0}
+  let handle: FileHandle | undefined
   let committed = false
   try {
+    handle = await open(temporary, 'wx', 0o600)
     const archive = await getStateArchive(api, containerId)
     if (!archive) throw new NotFoundError(`container ${shortId(containerId)} has no ${STATE_PATH} to back up`)
-    const written = {bytes: 0}
     const entries: TarEntry[] = []
     for await (const entry of readTar(copyInto(archive, handle, written))) entries.push(entry)
+    if (written.failure) throw written.failure
     checkStateEntries(entries)
     await handle.sync()
     await handle.close()
@@ -52,10 +55,11 @@ export async function backupState(api: Dockerode, containerId: string, backupsDi
     return {bytes: written.bytes, createdAt, file}
   } catch (error) {
     if (error instanceof AgnesError) throw error
+    if (isDiskFull(error)) throw backupDiskFull(backupsDir, containerId, written.read, freeBefore, error)
     throw new DockerError(`backing up ${STATE_PATH} of container ${shortId(containerId)} failed: ${(error as Error).message}`, {cause: error})
   } finally {
     if (!committed) {
-      await handle.close().catch(() => {})
+      await handle?.close().catch(() => {})
       await rm(temporary, {force: true})
     }
   }
@@ -152,7 +156,6 @@ export async function freeBytesAt(path: string): Promise<number> {
 export async function checkBackupRoom(backupsDir: string): Promise<void> {
   const [needed, free] = await Promise.all([backupRoomNeeded(backupsDir), freeBytesAt(backupsDir)])
   if (free < needed) {
-    const mib = (bytes: number) => `${Math.ceil(bytes / 1024 ** 2)} MiB`
     throw new AgnesError('E_DISK_FULL', ExitCode.DOCKER, `only ${mib(free)} free where the state backups go (${backupsDir}); a backup needs about ${mib(needed)}`, {
       hint: 'Free space on that file system (old backups in .agnes/backups can be moved elsewhere), then re-run; nothing was changed.',
     })
@@ -267,13 +270,50 @@ function compareState(expected: ReadonlyMap<string, number>, actual: readonly Ta
   return mismatched
 }
 
-/** Passes the chunks through while writing them to a file, so the archive is checked as it is saved. */
-async function* copyInto(source: NodeJS.ReadableStream, handle: FileHandle, written: {bytes: number}): AsyncGenerator<Uint8Array> {
+interface CopyProgress {
+  /** Bytes of the archive read from the engine, and written to the file. */
+  read: number
+  bytes: number
+  /** The write error that ended the copy (the disk filled up); the rest of the archive is still read, to size it. */
+  failure?: Error
+}
+
+/**
+ * Passes the chunks through while writing them to a file, so the archive is checked as it is saved. A full
+ * disk stops the writing but not the reading: the whole archive's size tells how much room was needed.
+ */
+async function* copyInto(source: NodeJS.ReadableStream, handle: FileHandle, progress: CopyProgress): AsyncGenerator<Uint8Array> {
   for await (const chunk of source as AsyncIterable<Uint8Array>) {
-    await handle.write(chunk)
-    written.bytes += chunk.length
+    progress.read += chunk.length
+    if (!progress.failure) {
+      try {
+        await handle.write(chunk)
+        progress.bytes += chunk.length
+      } catch (error) {
+        if (!isDiskFull(error)) throw error
+        progress.failure = error as Error
+      }
+    }
+
     yield chunk
   }
+}
+
+function isDiskFull(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException)?.code
+  return code === 'ENOSPC' || code === 'EDQUOT'
+}
+
+const mib = (bytes: number) => `${Math.ceil(bytes / 1024 ** 2)} MiB`
+
+/** The backup did not fit where `.agnes/backups` lives (exit 9): where, how much it needed, how much was free. */
+function backupDiskFull(backupsDir: string, containerId: string, needed: number, free: number | undefined, cause: unknown): AgnesError {
+  const room = `${needed > 0 ? `the backup needs at least ${mib(needed)}` : 'the backup needs more room'}${free === undefined ? '' : `, and ${mib(free)} were free when it began`}`
+  return new AgnesError('E_DISK_FULL', ExitCode.DOCKER, `the disk holding the state backups (${backupsDir}) is full: backing up ${STATE_PATH} of container ${shortId(containerId)} ran out of space (${room}); the partial backup was removed`, {
+    cause,
+    details: {backupsDir, ...(free === undefined ? {} : {freeBytes: free}), neededBytes: needed},
+    hint: `Make room for at least ${mib(needed)} there: move older backups out of ${backupsDir}, free space on that file system, or mount a larger disk on it; then re-run.`,
+  })
 }
 
 function fileLabel(label: string): string {

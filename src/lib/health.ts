@@ -1,5 +1,5 @@
 import {deadline} from './deadline.js'
-import {AgnesError, ExitCode, InterruptedError} from './errors.js'
+import {AgnesError, DockerError, ExitCode, InterruptedError} from './errors.js'
 import {redact} from './redact.js'
 import {Reporter} from './reporter.js'
 
@@ -32,6 +32,16 @@ export class UnhealthyError extends AgnesError {
   }
 }
 
+/**
+ * The Docker engine, not the release, ended a gate: it stopped answering, or restarted and stopped or
+ * restarted the app container. The release was not judged, so it is never rejected for this.
+ */
+export class EngineInterruptedError extends DockerError {
+  constructor(message: string, lastHealth?: HealthBody) {
+    super(message, {details: {lastHealth}, hint: 'The release was not judged; once the Docker engine is steady (`docker info`), the next run tries it again.'})
+  }
+}
+
 async function getJson<T>(url: string, timeoutMs: number, signal?: AbortSignal): Promise<{status: number; body: T} | undefined> {
   const limit = deadline(timeoutMs, signal)
   try {
@@ -60,6 +70,8 @@ export interface ContainerVerdict {
   fatal: boolean
   description: string
   logTail?: string
+  /** The engine, not the release, ended the container (see appContainerWatcher in deploy.ts). */
+  interrupted?: boolean
 }
 
 export interface HealthGateOptions {
@@ -106,10 +118,11 @@ export async function waitForHealthy(options: HealthGateOptions): Promise<Health
   let mismatchSince: number | undefined
   for (;;) {
     const verdict = await options.checkContainer()
+    if (verdict.fatal && verdict.interrupted) throw new EngineInterruptedError(`the app container ${verdict.description}`, lastBody)
     if (verdict.fatal) {
       throw new UnhealthyError(`the app container ${verdict.description}${verdict.logTail ? `; its last log lines:\n${redact(verdict.logTail)}` : ''}`, {
         details: {container: verdict.description},
-        hint: 'The release cannot start with this configuration; see the log lines above and `docker compose logs app`.',
+        hint: 'The release cannot start with this configuration; see the log lines above and `agnes logs app --tail 100`.',
       })
     }
 
@@ -130,7 +143,7 @@ export async function waitForHealthy(options: HealthGateOptions): Promise<Health
       const seen = lastBody ? `status ${lastBody.status}, db_schema ${lastBody.db_schema}${lastBody.detail ? ` (${lastBody.detail})` : ''}` : 'no answer from /api/health'
       throw new UnhealthyError(`the app did not become healthy within ${Math.round(options.timeoutMs / 1000)} s (last seen: ${seen})`, {
         details: {lastHealth: lastBody},
-        hint: 'Check `docker compose logs app`; a first boot can be slow, so a longer --health-timeout may help.',
+        hint: 'Check `agnes logs app --tail 100`; a first boot can be slow, so a longer --health-timeout may help.',
       })
     }
 

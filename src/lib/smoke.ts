@@ -210,7 +210,7 @@ export function smokeFailureError(report: SmokeReport): AgnesError | undefined {
   if (report.failure === 'unreachable') return new UnreachableError(message, {hint: clientHint ?? 'Check that the instance runs (`agnes status`); retry when it answers.', result: report})
   if (report.failure === 'auth') return new AuthError(message, {hint: clientHint ?? 'The API token was rejected: check AGNES_TOKEN / --token-file.', result: report})
   return new AgnesError('E_SMOKE_FAILED', ExitCode.INVALID, message, {
-    hint: `The instance answers, but ${report.failedSteps.join(', ')} failed: fix the cause named above (the app log helps: \`docker compose logs app\`). Retrying unchanged will not help.`,
+    hint: `The instance answers, but ${report.failedSteps.join(', ')} failed: fix the cause named above (the app log helps: \`agnes logs app --tail 100\`). Retrying unchanged will not help.`,
     result: report,
   })
 }

@@ -1,8 +1,11 @@
 import {detectCompose} from './docker/compose.js'
 import {DockerEngine} from './docker/engine.js'
+import {ConflictError} from './errors.js'
 import {HealthBody, VersionBody, fetchHealth, fetchVersion, isHealthy} from './health.js'
 import {parseRepository} from './image-ref.js'
+import {checkProjectOwnership} from './instance/project.js'
 import {readTextIfExists, loadInstance, localBaseUrl} from './instance/state.js'
+import {silentReporter} from './reporter.js'
 import {Journal} from './upgrade/journal.js'
 
 export interface StatusResult {
@@ -24,6 +27,11 @@ export interface StatusResult {
   /** Why `.agnes/journal.json` exists but cannot be used (torn or hand-edited). */
   journalProblem: string | null
   rejected: string[]
+  /**
+   * Another existing directory runs this instance's Compose project: its containers and its app's answers
+   * are not this instance's, so none are shown.
+   */
+  projectOwnedBy: string | null
   /** What to do now, in order (after an exit 11, an interrupted switch, an unreadable journal). */
   nextSteps: string[]
 }
@@ -46,8 +54,9 @@ function parseJournal(text: string | undefined, file: string): {journal: Journal
 }
 
 /** The next steps a person takes, from the journal and what runs. */
-export function nextSteps(result: Pick<StatusResult, 'journal' | 'journalProblem' | 'healthy' | 'running'>): string[] {
+export function nextSteps(result: Pick<StatusResult, 'dir' | 'journal' | 'journalProblem' | 'healthy' | 'running'>, projectProblem?: ConflictError): string[] {
   const {journal} = result
+  if (projectProblem) return [`${projectProblem.message}.`, projectProblem.hint ?? '']
   if (result.journalProblem) {
     return [
       `${result.journalProblem}; agnes ignores it and the next switch replaces it.`,
@@ -60,7 +69,7 @@ export function nextSteps(result: Pick<StatusResult, 'journal' | 'journalProblem
   if (journal.phase === 'rollback-failed') {
     return [
       `The ${journal.action} from ${describeRef(journal.from)} to ${describeRef(journal.to)} failed${journal.reason ? ` (${journal.reason})` : ''}, and switching back failed too (exit 11). Now ${runs}.`,
-      'Find the cause: `docker compose logs app` in the instance directory (disk, memory, the engine, .env).',
+      `Find the cause: \`agnes logs app --tail 100 --dir ${result.dir}\` (disk, memory, the engine, .env).`,
       `Then run \`agnes up\` (or the next \`agnes upgrade\`): it finishes the journal, keeping ${describeRef(journal.from)} if it runs and is healthy, else switching back to it${journal.backup ? ` and restoring ${journal.backup} if the schema moved` : ''}.`,
       'Or run `agnes rollback --to <version>` to go to another known-good version (`agnes history` lists them).',
     ]
@@ -82,7 +91,8 @@ async function runningDigest(engine: DockerEngine, imageId: string, repository: 
 }
 
 export async function instanceStatus(dir: string, signal?: AbortSignal): Promise<StatusResult> {
-  const {env, paths, state} = await loadInstance(dir)
+  const instance = await loadInstance(dir)
+  const {env, paths, state} = instance
   const baseUrl = localBaseUrl(env)
   const {journal, problem} = parseJournal(await readTextIfExists(paths.journalFile), paths.journalFile)
   const result: StatusResult = {
@@ -99,6 +109,7 @@ export async function instanceStatus(dir: string, signal?: AbortSignal): Promise
     nextSteps: [],
     pin: state.pin ?? null,
     project: state.project,
+    projectOwnedBy: null,
     recorded: state.current ? {deployedAt: state.current.deployedAt, digest: state.current.digest, tag: state.current.tag, version: state.current.version} : null,
     rejected: state.rejected,
     repository: state.repository,
@@ -106,12 +117,21 @@ export async function instanceStatus(dir: string, signal?: AbortSignal): Promise
   }
 
   let engine: DockerEngine | undefined
+  let projectProblem: ConflictError | undefined
   try {
     engine = await DockerEngine.connect()
     result.docker = {reachable: true}
     const command = await detectCompose()
     result.compose = `${command.argv.join(' ')} ${command.version}`
-    const containers = await engine.projectContainers(state.project)
+    try {
+      await checkProjectOwnership(engine, instance, silentReporter)
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error
+      projectProblem = error
+    }
+
+    // What the project runs then belongs to the other directory: show none of it as this instance's.
+    const containers = projectProblem ? [] : await engine.projectContainers(state.project)
     result.containers = containers.map(({name, service, state: containerState, status}) => ({name, service, state: containerState, status}))
     const app = containers.find((container) => container.service === 'app' && container.state === 'running')
     if (app) result.running = {digest: await runningDigest(engine, app.imageId, state.repository)}
@@ -119,7 +139,7 @@ export async function instanceStatus(dir: string, signal?: AbortSignal): Promise
     result.docker = {error: (error as Error).message, reachable: false}
   }
 
-  const [health, version]: [HealthBody | undefined, VersionBody | undefined] = await Promise.all([fetchHealth(baseUrl, signal), fetchVersion(baseUrl, signal)])
+  const [health, version]: [HealthBody | undefined, VersionBody | undefined] = projectProblem ? [undefined, undefined] : await Promise.all([fetchHealth(baseUrl, signal), fetchVersion(baseUrl, signal)])
   result.health = health ?? null
   result.healthy = isHealthy(health)
   if (version) {
@@ -128,6 +148,7 @@ export async function instanceStatus(dir: string, signal?: AbortSignal): Promise
 
   result.journal = journal
   result.journalProblem = problem
-  result.nextSteps = nextSteps(result)
+  result.projectOwnedBy = (projectProblem?.details?.owner as string | undefined) ?? null
+  result.nextSteps = nextSteps(result, projectProblem)
   return result
 }

@@ -94,7 +94,7 @@ describe('two instances on one host whose directories have the same base name', 
     expect(ids).toEqual(lines('docker', ['ps', '-q', '--no-trunc', '--filter', `label=com.docker.compose.project=${b.project}`]).map((id) => id.slice(0, ids[0]?.length)).sort())
   })
 
-  it("a directory whose project another directory runs is refused (exit 7) by up and init, and nothing changes", async () => {
+  it("a directory whose project another directory runs is refused (exit 7) by up and init, status shows none of it as its own, and nothing changes", async () => {
     const copy = await initIn(dirCopy, 'projects-copy', published.repository)
     instances.push(copy)
     // As if the directory were copied from a's, state and all: it now names a's project.
@@ -112,6 +112,13 @@ describe('two instances on one host whose directories have the same base name', 
       expect(json.error.message).toContain(dirA)
       expect(json.error.hint).toContain('--project')
     }
+
+    // status does not show a's containers or a's app as the copy's own: it names the owner and the way out.
+    const status = await runAgnes(['status', '--json', '--dir', dirCopy])
+    expect(status.exitCode, status.stdout).toBe(0)
+    const shown = singleJson(status).result
+    expect(shown).toMatchObject({containers: [], healthy: false, projectOwnedBy: dirA, running: null})
+    expect(shown.nextSteps.join(' ')).toContain('--project')
 
     expect(appContainers(a.project)[0]).toMatchObject({id: appOfA, state: 'running'})
     expect(readFileSync(statePath, 'utf8')).toBe(stateBefore)

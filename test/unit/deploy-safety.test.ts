@@ -48,6 +48,11 @@ class Host {
   bootMs = new Map<string, number>()
   calls: string[] = []
   engineDown = false
+  /** Every engine call fails, as while the Docker daemon restarts. */
+  engineGone = false
+  /** The app container's restart policy and the code it exited with (a stopped or crashed container). */
+  restartPolicy = 'no'
+  exitCode = 0
   composeBroken = false
   failBackup = false
   /** A digest whose app container cannot be started (compose up fails). */
@@ -75,7 +80,7 @@ class Host {
           if (host.failBackup) throw new Error('no space left on device')
           return Readable.from(writeTar([{name: 'state', type: 'directory'}, {content: `db of ${id}`, name: 'state/system.duckdb', type: 'file'}]))
         },
-        inspect: async () => ({State: {Restarting: false, Running: host.app?.id === id && host.app.status === 'running'}}),
+        inspect: async () => ({HostConfig: {RestartPolicy: {MaximumRetryCount: 0, Name: host.restartPolicy}}, State: {OOMKilled: false, Restarting: false, Running: host.app?.id === id && host.app.status === 'running'}}),
       }),
       getImage: (reference: string) => ({
         inspect: async () => {
@@ -90,14 +95,16 @@ class Host {
         ...host.otherContainers,
       ],
       ping: async () => {
-        if (host.engineDown) throw new Error('connect ENOENT /var/run/docker.sock')
+        if (host.engineDown || host.engineGone) throw new Error('connect ENOENT /var/run/docker.sock')
       },
     }
     const engine = {
       api,
       async containerState(id: string) {
+        if (host.engineGone) throw Object.assign(new Error('connect ENOENT /var/run/docker.sock'), {code: 'ENOENT'})
         if (host.app?.id !== id) return undefined
-        return {exitCode: 0, imageId: imageIdOf(host.app.digest), restartCount: host.app.restartCount, restarting: false, running: host.app.status === 'running', startedAt: '', status: host.app.status}
+        const exitCode = host.app.status === 'running' ? 0 : host.exitCode
+        return {exitCode, imageId: imageIdOf(host.app.digest), restartCount: host.app.restartCount, restarting: false, running: host.app.status === 'running', startedAt: String(host.app.startedAt), status: host.app.status}
       },
       async imageId(reference: string) {
         const digest = [...host.images].find((candidate) => reference.endsWith(candidate))
@@ -110,6 +117,7 @@ class Host {
         return ''
       },
       async projectContainers(_project: string, service?: string) {
+        if (host.engineGone) throw Object.assign(new Error('connect ENOENT /var/run/docker.sock'), {code: 'ENOENT'})
         if (!host.app || (service && service !== 'app')) return []
         return [{id: host.app.id, image: `${REPO}@${host.app.digest}`, imageId: imageIdOf(host.app.digest), name: 'app', service: 'app', state: host.app.status, status: host.app.status}]
       },
@@ -384,6 +392,94 @@ describe('the way back has its own budget (item 3)', () => {
   })
 })
 
+/** Does `change` to the app container once the target runs (while it boots), as the engine would. */
+function whenTargetRuns(change: (app: AppContainer) => void): void {
+  const timer = setInterval(() => {
+    if (host.app?.digest === NEW && host.app.status === 'running') {
+      clearInterval(timer)
+      change(host.app)
+    }
+  }, 20)
+}
+
+describe('only a release that started and failed its gates is rejected, not one the Docker engine interrupted (item 1)', () => {
+  beforeEach(() => {
+    host.restartPolicy = 'unless-stopped'
+    host.bootMs.set(NEW, 2000)
+  })
+
+  it('the engine stopped the booting app (exit 0; its restart policy would have restarted a crash): rolled back (exit 10), not rejected', async () => {
+    whenTargetRuns((app) => (app.status = 'exited'))
+    const outcome = await switchVersion(ctx, {digest: NEW, repository: REPO, tag: 'stable'}, options())
+    expect(outcome).toMatchObject({outcome: 'rolled-back', rejected: false})
+    expect(outcome.reason).toContain('was stopped from outside')
+    expect(outcome.reason).toContain('not judged')
+    expect(host.app).toMatchObject({digest: OLD, status: 'running'})
+    expect(stateOnDisk().rejected).toEqual([])
+    expect(existsSync(paths.journalFile)).toBe(false)
+    expect(reporter.warnings.join(' ')).toContain('was not judged')
+  })
+
+  it('the engine stopped answering mid-gate: waits for it, rolls back, not rejected', async () => {
+    whenTargetRuns(() => {
+      host.engineGone = true
+      setTimeout(() => (host.engineGone = false), 1500)
+    })
+    const outcome = await switchVersion(ctx, {digest: NEW, repository: REPO, tag: 'stable'}, options())
+    expect(outcome).toMatchObject({outcome: 'rolled-back', rejected: false})
+    expect(outcome.reason).toContain('the Docker engine stopped answering')
+    expect(stateOnDisk().rejected).toEqual([])
+    expect(reporter.lines.join(' ')).toContain('Waiting up to 120 s for the Docker engine')
+  }, 20_000)
+
+  it('the engine brought the app back (started again, no restart of its own): not rejected', async () => {
+    whenTargetRuns((app) => setTimeout(() => (app.startedAt = Date.now()), 600))
+    const outcome = await switchVersion(ctx, {digest: NEW, repository: REPO, tag: 'stable'}, options())
+    expect(outcome).toMatchObject({outcome: 'rolled-back', rejected: false})
+    expect(outcome.reason).toContain('started again by the Docker engine')
+    expect(stateOnDisk().rejected).toEqual([])
+  })
+
+  // A crash leaves no schema seen, so the way back restores the backup, which this fake engine cannot do:
+  // the verdict is read from the journal the failed way back keeps.
+  it.each([
+    ['a crash on start (exit 1)', 'unless-stopped', 1],
+    ['an exit 0 without a restart policy', 'no', 0],
+  ])('%s is still judged: the target is marked failed, to be rejected', async (_name, policy, exitCode) => {
+    host.restartPolicy = policy
+    host.exitCode = exitCode
+    whenTargetRuns((app) => (app.status = 'exited'))
+    const outcome = await switchVersion(ctx, {digest: NEW, repository: REPO, tag: 'stable'}, options())
+    expect(outcome.reason).toBe(`the app container exited with code ${exitCode}`)
+    expect((await readJournal(paths))?.targetFailed).toBe(true)
+  })
+
+  it('a smoke test that fails because the engine stopped the app is not a verdict either', async () => {
+    host.bootMs.set(NEW, 0)
+    const outcome = await switchVersion(ctx, {digest: NEW, repository: REPO, tag: 'stable'}, options({
+      async smoke() {
+        host.app!.status = 'exited'
+        return {detail: 'connection refused', failedStep: 'health', passed: false}
+      },
+    }))
+    expect(outcome).toMatchObject({outcome: 'rolled-back', rejected: false})
+    expect(outcome.reason).toContain('during the smoke test')
+    expect(stateOnDisk().rejected).toEqual([])
+  })
+
+  it('recovery of a journal the interrupted run left (rollback failed while the engine was down) does not reject', async () => {
+    const journal: Journal = {action: 'upgrade', from: {digest: OLD, repository: REPO, tag: 'stable'}, phase: 'rollback-failed', pid: 1, reason: 'the app container could not be watched', startedAt: '', to: {digest: NEW, repository: REPO, tag: 'stable'}}
+    host.images.add(NEW)
+    await writeManagedFile(paths, ctx.instance.state, paths.compose, await renderCompose(`${REPO}@${NEW}`))
+    host.app = {digest: NEW, id: 'container-new', restartCount: 0, startedAt: Date.now(), status: 'running'}
+    await writeJournal(paths, journal)
+    const recovered = await recoverFromJournal(ctx, journal, {healthTimeoutMs: 5000})
+    expect(recovered.outcome).toBe('rolled-back')
+    expect(host.app).toMatchObject({digest: OLD, status: 'running'})
+    expect(stateOnDisk().rejected).toEqual([])
+  })
+})
+
 describe('the rest of the deploy path (item 9)', () => {
   it('a long-running container with past restarts passes the gate; a restart during the gate fails it', async () => {
     host.app!.restartCount = 4
@@ -516,6 +612,7 @@ describe('status and history with damaged files (item 8)', () => {
 
   it('after an exit 11, status names the state and the commands that finish it', () => {
     const steps = nextSteps({
+      dir: '/i',
       healthy: false,
       journal: {action: 'pin', backup: '/i/.agnes/backups/b.tar', from: {digest: OLD, repository: REPO, version: '0.1.0'}, phase: 'rollback-failed', pid: 1, reason: 'never healthy', startedAt: '', to: {digest: NEW, repository: REPO, version: '0.2.0'}},
       journalProblem: null,
@@ -523,7 +620,7 @@ describe('status and history with damaged files (item 8)', () => {
     }).join('\n')
     expect(steps).toContain('switching back failed too (exit 11)')
     expect(steps).toContain('no app container runs')
-    expect(steps).toContain('docker compose logs app')
+    expect(steps).toContain('agnes logs app --tail 100 --dir /i')
     expect(steps).toContain('`agnes up`')
     expect(steps).toContain('agnes rollback --to')
   })

@@ -19,6 +19,8 @@ interface FakeEngine {
 
 const APP_IMAGE = 'sha256:' + 'a'.repeat(64)
 const DIGEST = 'sha256:' + 'b'.repeat(64)
+/** The directory the fake's app container says Compose ran in (a path that does not exist here, by default). */
+let appWorkingDir = '/srv/agnes'
 
 async function startFakeEngine(): Promise<FakeEngine> {
   const requests: FakeEngine['requests'] = []
@@ -33,7 +35,7 @@ async function startFakeEngine(): Promise<FakeEngine> {
     if (path === '/_ping') {
       response.end('OK')
     } else if (path === '/containers/json') {
-      json([{Id: 'c1', Image: 'img', ImageID: APP_IMAGE, Labels: {'com.docker.compose.project': 'agnes', 'com.docker.compose.project.working_dir': '/srv/agnes', 'com.docker.compose.service': 'app'}, Names: ['/agnes_app_1'], State: 'running', Status: 'Up'}])
+      json([{Id: 'c1', Image: 'img', ImageID: APP_IMAGE, Labels: {'com.docker.compose.project': 'agnes', 'com.docker.compose.project.working_dir': appWorkingDir, 'com.docker.compose.service': 'app'}, Names: ['/agnes_app_1'], State: 'running', Status: 'Up'}])
     } else if (path === `/images/${APP_IMAGE}/json`) {
       json({Id: APP_IMAGE, RepoDigests: [`registry.example:5000/team/agnes@${DIGEST}`]})
     } else if (path === '/volumes') {
@@ -55,6 +57,7 @@ let temp: string
 const reporter = {progress: () => undefined, warn: () => undefined}
 
 beforeEach(async () => {
+  appWorkingDir = '/srv/agnes'
   fake = await startFakeEngine()
   temp = mkdtempSync(join(tmpdir(), 'agnes-endpoint-'))
 })
@@ -68,8 +71,21 @@ afterEach(async () => {
 describe('DOCKER_HOST=tcp://host:port', () => {
   it('the cron path (engineGet, runningAppDigest) reaches the engine over TCP', async () => {
     vi.stubEnv('DOCKER_HOST', `tcp://127.0.0.1:${fake.port}`)
-    expect(await runningAppDigest('agnes', 'registry.example:5000/team/agnes')).toEqual({digest: DIGEST, running: true})
+    expect(await runningAppDigest('agnes', 'registry.example:5000/team/agnes', temp)).toEqual({digest: DIGEST, running: true})
     expect(fake.requests.map((request) => decodeURIComponent(request.url.split('?')[0]))).toEqual(['/containers/json', `/images/${APP_IMAGE}/json`])
+  })
+
+  it('the cron no-op path refuses a running app that another existing directory runs (exit 7), with no extra request', async () => {
+    vi.stubEnv('DOCKER_HOST', `tcp://127.0.0.1:${fake.port}`)
+    const other = join(temp, 'other')
+    const mine = join(temp, 'mine')
+    mkdirSync(other)
+    mkdirSync(mine)
+    appWorkingDir = other
+    await expect(runningAppDigest('agnes', 'registry.example:5000/team/agnes', mine)).rejects.toMatchObject({exitCode: ExitCode.CONFLICT, message: expect.stringContaining(other)})
+    expect(fake.requests.map((request) => request.url.split('?')[0])).toEqual(['/containers/json'])
+    appWorkingDir = mine
+    expect(await runningAppDigest('agnes', 'registry.example:5000/team/agnes', mine)).toEqual({digest: DIGEST, running: true})
   })
 
   it('the full client connects and lists the Compose projects over TCP', async () => {
@@ -124,7 +140,7 @@ socket.on('close', () => process.exit(0))
   it('reaches the engine through the system OpenSSH client and `docker system dial-stdio`', async () => {
     const argsFile = fakeSsh()
     vi.stubEnv('DOCKER_HOST', 'ssh://ops@engine.example:2222')
-    expect(await runningAppDigest('agnes', 'registry.example:5000/team/agnes')).toEqual({digest: DIGEST, running: true})
+    expect(await runningAppDigest('agnes', 'registry.example:5000/team/agnes', temp)).toEqual({digest: DIGEST, running: true})
     const engine = await DockerEngine.connect()
     expect((await engine.composeResources('agnes')).map((resource) => resource.name)).toEqual(['agnes_app_1', 'agnes_data'])
     const calls = readFileSync(argsFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as string[])

@@ -112,7 +112,7 @@ export function apiError(input: ApiErrorInput): AgnesError {
   if (status >= 500) {
     return new UnreachableError(message, {
       details,
-      hint: `The instance failed while handling the request${typeof requestId === 'string' ? ` (request id ${requestId})` : ''}; see the app log (\`docker compose logs app\` in the instance directory).`,
+      hint: `The instance failed while handling the request${typeof requestId === 'string' ? ` (request id ${requestId})` : ''}; see the app log (\`agnes logs app --tail 100\` in the instance directory).`,
     })
   }
 

@@ -2,6 +2,7 @@ import {request as httpRequest} from 'node:http'
 import {request as httpsRequest} from 'node:https'
 
 import {DockerError} from '../errors.js'
+import {projectOwnedElsewhere, projectOwners} from '../instance/project.js'
 import {engineEndpoint, engineFailure, engineTransport} from './endpoint.js'
 
 /**
@@ -47,11 +48,23 @@ export function engineGet<T>(path: string, timeoutMs = 5000): Promise<T> {
   })
 }
 
-/** The manifest digest the project's running app container was started from, if it runs. */
-export async function runningAppDigest(project: string, repository: string): Promise<{digest?: string; running: boolean}> {
+/**
+ * The manifest digest the project's running app container was started from, if it runs. The container's
+ * Compose labels say which directory runs it: one that belongs to another existing directory is refused
+ * (exit 7) here too, without another round-trip to the engine.
+ */
+export async function runningAppDigest(project: string, repository: string, dir: string): Promise<{digest?: string; running: boolean}> {
   const filters = JSON.stringify({label: [`com.docker.compose.project=${project}`, 'com.docker.compose.service=app'], status: ['running']})
-  const containers = await engineGet<Array<{ImageID: string}>>(`/containers/json?filters=${encodeURIComponent(filters)}`)
+  const containers = await engineGet<Array<{ImageID: string; Names?: string[]; Labels?: Record<string, string>}>>(`/containers/json?filters=${encodeURIComponent(filters)}`)
   if (containers.length === 0) return {running: false}
+  const resources = containers.map((container) => ({
+    kind: 'container' as const,
+    name: (container.Names?.[0] ?? '').replace(/^\//, ''),
+    project: container.Labels?.['com.docker.compose.project'] ?? project,
+    workingDir: container.Labels?.['com.docker.compose.project.working_dir'],
+  }))
+  const owners = projectOwners(project, dir, resources)
+  if (owners.foreign.length > 0) throw projectOwnedElsewhere(project, dir, owners.foreign[0])
   const image = await engineGet<{RepoDigests?: string[]}>(`/images/${encodeURIComponent(containers[0].ImageID)}/json`)
   const entry = (image.RepoDigests ?? []).find((candidate) => candidate.startsWith(`${repository}@`))
   return {digest: entry?.slice(repository.length + 1), running: true}

@@ -76,7 +76,7 @@ export async function pin(options: PinOptions): Promise<PinResult> {
       to,
     })
 
-    const running = await runningAppDigest(state.project, state.repository)
+    const running = await runningAppDigest(state.project, state.repository, paths.dir)
     if ((running.digest ?? state.current?.digest) === digest) {
       following(state)
       await writeState(paths, state)

@@ -4,9 +4,9 @@ import {resolve} from 'node:path'
 
 import {sendAlert} from '../alert.js'
 import {backupState, checkBackupRoom, pruneBackups, restoreState} from '../backup.js'
-import {APP_SERVICE, DeployContext, checkComposeConfig, ensureImage, recordDeployment, rollbackHealthTimeoutMs, startDigest} from '../deploy.js'
+import {APP_SERVICE, DeployContext, appContainerWatcher, checkComposeConfig, ensureImage, recordDeployment, rollbackHealthTimeoutMs, startDigest} from '../deploy.js'
 import {AgnesError, DockerError, InterruptedError, InvalidInputError, NotFoundError, RollbackFailedError} from '../errors.js'
-import {HealthBody, UnhealthyError, fetchHealth} from '../health.js'
+import {EngineInterruptedError, HealthBody, UnhealthyError, fetchHealth} from '../health.js'
 import {appendHistory} from '../history.js'
 import {digestReference} from '../image-ref.js'
 import {isHandEdited} from '../instance/managed-files.js'
@@ -58,6 +58,8 @@ export interface SwitchOutcome {
   durationMs: number
   /** Why the new version was rejected (never command output). */
   reason?: string
+  /** Rolled back: whether the target was judged and rejected (false when the engine interrupted it, or Ctrl-C). */
+  rejected?: boolean
   rollbackError?: string
   /** How long the way back took (stop, restore, start, health), when there was one. */
   rollbackMs?: number
@@ -87,7 +89,7 @@ function schemaOf(health: HealthBody | undefined): number | string | undefined {
 }
 
 function lastSeenHealth(error: unknown): HealthBody | undefined {
-  if (error instanceof UnhealthyError) return error.details?.lastHealth as HealthBody | undefined
+  if (error instanceof UnhealthyError || error instanceof EngineInterruptedError) return error.details?.lastHealth as HealthBody | undefined
   return undefined
 }
 
@@ -140,7 +142,8 @@ export async function rollBack(
   journal.reason = reason
   if (context.reject !== false) journal.targetFailed = true
   await writeJournal(paths, journal)
-  ctx.reporter.warn(`${describe(journal.to)} failed: ${reason}. Rolling back to ${describe(journal.from)} (waiting up to ${Math.round(healthTimeoutMs / 1000)} s for it).`)
+  const verdict = journal.targetFailed ? 'failed' : 'was not judged'
+  ctx.reporter.warn(`${describe(journal.to)} ${verdict}: ${reason}. Rolling back to ${describe(journal.from)} (waiting up to ${Math.round(healthTimeoutMs / 1000)} s for it).`)
   let restoredBackup = false
   let bootMs: number
   try {
@@ -163,7 +166,7 @@ export async function rollBack(
     const rollbackReason = shortReason(rollbackError)
     const rollbackMs = Date.now() - rollbackStarted
     await appendHistory(paths, {action: journal.action, durationMs: Date.now() - context.started, from: journal.from, outcome: 'failed', reason: `${reason}; rollback failed: ${rollbackReason}`, time: new Date().toISOString(), to: journal.to})
-    const alertResult = await alert(ctx, options, `${journal.action} to ${describe(journal.to)} failed (${reason}) and the rollback to ${describe(journal.from)} failed too (${rollbackReason}). A person is needed.`)
+    const alertResult = await alert(ctx, options, `${journal.action} to ${describe(journal.to)} ${verdict} (${reason}) and the rollback to ${describe(journal.from)} failed too (${rollbackReason}). A person is needed.`)
     return {alert: alertResult, backup: journal.backup, durationMs: Date.now() - context.started, from: journal.from, outcome: 'failed', reason, restoredBackup, rollbackError: rollbackReason, rollbackMs, to: journal.to}
   }
 
@@ -174,8 +177,9 @@ export async function rollBack(
   const rollbackMs = Date.now() - rollbackStarted
   ctx.reporter.progress(`Rolled back to ${describe(journal.from)} in ${(rollbackMs / 1000).toFixed(1)} s.`)
   await appendHistory(paths, {action: journal.action, durationMs: Date.now() - context.started, from: journal.from, outcome: 'rolled-back', reason, time: new Date().toISOString(), to: journal.to})
-  const alertResult = await alert(ctx, options, `${journal.action} to ${describe(journal.to)} failed (${reason}); rolled back to ${describe(journal.from)}, which is healthy.${restoredBackup ? ' The state backup was restored.' : ''}`)
-  return {alert: alertResult, backup: journal.backup, durationMs: Date.now() - context.started, from: journal.from, outcome: 'rolled-back', reason, restoredBackup, rollbackMs, to: journal.to}
+  const retried = journal.targetFailed ? '' : ' It was not rejected: the next run tries it again.'
+  const alertResult = await alert(ctx, options, `${journal.action} to ${describe(journal.to)} ${verdict} (${reason}); rolled back to ${describe(journal.from)}, which is healthy.${restoredBackup ? ' The state backup was restored.' : ''}${retried}`)
+  return {alert: alertResult, backup: journal.backup, durationMs: Date.now() - context.started, from: journal.from, outcome: 'rolled-back', reason, rejected: journal.targetFailed === true, restoredBackup, rollbackMs, to: journal.to}
 }
 
 const WORKING_DIR_LABEL = 'com.docker.compose.project.working_dir'
@@ -282,13 +286,46 @@ async function undoStop(ctx: DeployContext, journal: Journal, error: unknown, op
     journal.reason = `${shortReason(error)}; starting the old version again failed: ${shortReason(restartError)}`
     await writeJournal(ctx.instance.paths, journal)
     throw new RollbackFailedError(`${shortReason(error)}, and starting ${describe(journal.from)} again failed: ${shortReason(restartError)}`, {
-      hint: 'A person is needed: see `agnes status`, `docker compose logs app`, then `agnes up`.',
+      hint: `A person is needed: see \`agnes status\`, \`agnes logs app --tail 100 --dir ${ctx.instance.paths.dir}\`, then \`agnes up\`.`,
     })
   }
 
   await clearJournal(ctx.instance.paths)
   if (ctx.signal?.aborted) throw new InterruptedError(`interrupted before the switch; ${describe(journal.from)} is running again`)
   throw error
+}
+
+/**
+ * The post-health gate. A smoke failure while the engine stopped or restarted the app container (it was
+ * healthy when the smoke test began) is the engine's, not the release's: EngineInterruptedError.
+ */
+export async function smokeGate(ctx: DeployContext, smoke: SmokeGate | undefined): Promise<void> {
+  if (!smoke) return
+  const watch = appContainerWatcher(ctx)
+  await watch()
+  ctx.reporter.progress('Running the smoke test…')
+  const verdict = await smoke(ctx)
+  if (verdict.passed) return
+  const container = await watch()
+  if (container.interrupted) throw new EngineInterruptedError(`the app container ${container.description} during the smoke test`)
+  throw new SmokeFailedError(verdict)
+}
+
+const ENGINE_RETURN_WAIT_MS = 120_000
+
+/** After the engine went away mid-gate: waits (bounded) until it answers again, so the way back can run. */
+async function waitForEngine(ctx: DeployContext): Promise<void> {
+  const until = Date.now() + ENGINE_RETURN_WAIT_MS
+  for (let reported = false; ; reported = true) {
+    try {
+      await ctx.engine.api.ping()
+      return
+    } catch {
+      if (Date.now() >= until) return
+      if (!reported) ctx.reporter.progress(`Waiting up to ${ENGINE_RETURN_WAIT_MS / 1000} s for the Docker engine to answer again…`)
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+    }
+  }
 }
 
 /**
@@ -342,12 +379,13 @@ export async function switchVersion(ctx: DeployContext, target: JournalDeploymen
     }
 
     seenSchema = schemaOf(await fetchHealth(ctx.baseUrl, ctx.signal))
-    if (options.smoke) {
-      ctx.reporter.progress('Running the smoke test…')
-      const verdict = await options.smoke(ctx)
-      if (!verdict.passed) throw new SmokeFailedError(verdict)
-    }
+    await smokeGate(ctx, options.smoke)
   } catch (error) {
+    if (error instanceof EngineInterruptedError && !ctx.signal?.aborted) {
+      await waitForEngine(ctx)
+      return rollBack(ctx, journal, `${shortReason(error)}; it was not judged`, options, {reject: false, seenSchema: seenSchema ?? schemaOf(lastSeenHealth(error)), started})
+    }
+
     if (!ctx.signal?.aborted) {
       return rollBack(ctx, journal, shortReason(error), options, {seenSchema: seenSchema ?? schemaOf(lastSeenHealth(error)), started})
     }
@@ -358,7 +396,7 @@ export async function switchVersion(ctx: DeployContext, target: JournalDeploymen
     const outcome = await rollBack({...ctx, signal: undefined}, journal, 'interrupted', options, {reject: false, seenSchema, started})
     if (outcome.outcome === 'failed') {
       throw new RollbackFailedError(`interrupted, and switching back to ${describe(from)} failed: ${outcome.rollbackError}`, {
-        hint: 'A person is needed: the journal is kept; see `agnes status`, `docker compose logs app`, then `agnes rollback`.',
+        hint: `A person is needed: the journal is kept; see \`agnes status\`, \`agnes logs app --tail 100 --dir ${paths.dir}\`, then \`agnes rollback\`.`,
         result: {from, outcome: outcome.outcome, rollbackMs: outcome.rollbackMs, to: target},
       })
     }

@@ -2,7 +2,7 @@ import {deadline} from '../deadline.js'
 import {APP_SERVICE, DeployContext, appBaseline, appContainerWatcher, appImageDigest, openDeployContext, recordDeployment} from '../deploy.js'
 import {runningAppDigest} from '../docker/socket.js'
 import {ConflictError, RollbackFailedError, RolledBackError, TryLaterError} from '../errors.js'
-import {fetchHealth, isHealthy, waitForHealthy} from '../health.js'
+import {EngineInterruptedError, fetchHealth, isHealthy, waitForHealthy} from '../health.js'
 import {appendHistory} from '../history.js'
 import {digestReference} from '../image-ref.js'
 import {renderCompose, writeManagedFile} from '../instance/managed-files.js'
@@ -12,7 +12,7 @@ import {Reporter} from '../reporter.js'
 import {withLockedInstance} from '../instance-lock.js'
 import {Channel} from '../versions.js'
 import {Journal, JournalDeployment, clearJournal, readJournal} from './journal.js'
-import {SmokeFailedError, SmokeGate, SwitchOptions, SwitchOutcome, describe, rollBack, shortReason, switchVersion} from './switch.js'
+import {SmokeGate, SwitchOptions, SwitchOutcome, describe, rollBack, shortReason, smokeGate, switchVersion} from './switch.js'
 
 export type UpgradeOutcome = 'up-to-date' | 'upgraded' | 'pinned' | 'deferred' | 'locked' | 'rolled-back' | 'failed' | 'upgrade-available'
 
@@ -25,6 +25,8 @@ export interface UpgradeResult {
   to?: JournalDeployment
   durationMs: number
   reason?: string
+  /** Rolled back: whether the new version was rejected (false when it was never judged, e.g. the engine restarted). */
+  rejected?: boolean
   recovered?: RecoveryOutcome
   /** How long the way back took, when the new version was rolled back. */
   rollbackMs?: number
@@ -97,8 +99,7 @@ export async function recoverFromJournal(ctx: DeployContext, journal: Journal, o
     // The new version was started: give it the gates the killed run could not finish.
     try {
       await waitForHealthy({baseUrl: ctx.baseUrl, checkContainer: appContainerWatcher(ctx, await appBaseline(ctx)), reporter: ctx.reporter, signal: ctx.signal, timeoutMs: options.healthTimeoutMs})
-      const smoke = options.smoke ? await options.smoke(ctx) : {passed: true}
-      if (!smoke.passed) throw new SmokeFailedError(smoke)
+      await smokeGate(ctx, options.smoke)
       await startOtherServices(ctx)
       const record = await recordDeployment(ctx, {digest: journal.to.digest, repository: journal.to.repository, tag: journal.to.tag})
       const previous = state.knownGood.find((known) => known.digest === journal.from.digest)
@@ -111,7 +112,8 @@ export async function recoverFromJournal(ctx: DeployContext, journal: Journal, o
     } catch (error) {
       if (ctx.signal?.aborted) throw error
       reason = shortReason(error)
-      reject = true
+      // The engine restarting mid-gate says nothing about the release: it is tried again, not rejected.
+      if (!(error instanceof EngineInterruptedError)) reject = true
     }
   }
 
@@ -130,15 +132,19 @@ export async function recoverFromJournal(ctx: DeployContext, journal: Journal, o
 /** Turns a failed switch into the outcome contract's exit codes (10 rolled back, 11 failed). */
 export function throwIfFailed(outcome: SwitchOutcome, result: object): void {
   if (outcome.outcome === 'rolled-back') {
-    throw new RolledBackError(`${describe(outcome.to)} failed (${outcome.reason}); rolled back to ${describe(outcome.from)} in ${((outcome.rollbackMs ?? 0) / 1000).toFixed(1)} s, which is running and healthy`, {
-      hint: `That digest will not be applied again by \`agnes upgrade\` unless you pass --force. See \`agnes history\`.`,
+    const verdict = outcome.rejected === false ? 'could not be judged' : 'failed'
+    throw new RolledBackError(`${describe(outcome.to)} ${verdict} (${outcome.reason}); rolled back to ${describe(outcome.from)} in ${((outcome.rollbackMs ?? 0) / 1000).toFixed(1)} s, which is running and healthy`, {
+      hint:
+        outcome.rejected === false
+          ? 'It was not rejected: the next `agnes upgrade` tries it again. See `agnes history`.'
+          : `That digest will not be applied again by \`agnes upgrade\` unless you pass --force. See \`agnes history\`.`,
       result,
     })
   }
 
   if (outcome.outcome === 'failed') {
     throw new RollbackFailedError(`${describe(outcome.to)} failed (${outcome.reason}) and the rollback to ${describe(outcome.from)} failed too: ${outcome.rollbackError}`, {
-      hint: 'A person is needed: the journal is kept; see `agnes status`, `docker compose logs app`, then `agnes rollback`.',
+      hint: 'A person is needed: the journal is kept; see `agnes status`, `agnes logs app --tail 100`, then `agnes rollback`.',
       result,
     })
   }
@@ -207,7 +213,7 @@ export async function upgrade(options: UpgradeOptions): Promise<UpgradeResult> {
       await registry.close()
     }
 
-    const running = await runningAppDigest(state.project, state.repository)
+    const running = await runningAppDigest(state.project, state.repository, paths.dir)
     const runningDigest = running.digest ?? state.current?.digest
     const target: JournalDeployment = {digest, repository: state.repository, tag: channel}
     const common = {...base, channel, durationMs: 0, recovered, registryRequests: registry.requests, to: target}
@@ -278,6 +284,7 @@ export async function upgrade(options: UpgradeOptions): Promise<UpgradeResult> {
       message: outcome.outcome === 'upgraded' ? `upgraded ${describe(outcome.from)} → ${describe(outcome.to)}.` : `${outcome.outcome}: ${outcome.reason}`,
       outcome: outcome.outcome,
       reason: outcome.reason,
+      ...(outcome.outcome === 'rolled-back' ? {rejected: outcome.rejected} : {}),
       rollbackMs: outcome.rollbackMs,
       to: outcome.to,
     }
