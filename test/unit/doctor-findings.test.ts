@@ -1,5 +1,8 @@
 import {spawnSync} from 'node:child_process'
-import {hostname} from 'node:os'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {hostname, tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {createServer} from 'node:tls'
 import {describe, expect, it} from 'vitest'
 
 import {DoctorReport, doctorFailure} from '../../src/lib/doctor/doctor.js'
@@ -20,7 +23,7 @@ import {
   rejectedFinding,
   scheduleFinding,
 } from '../../src/lib/doctor/findings.js'
-import {lockOwnerAlive, openFileLimit} from '../../src/lib/doctor/probes.js'
+import {certificateFromFile, lockOwnerAlive, openFileLimit, servedCertificate} from '../../src/lib/doctor/probes.js'
 import type {StatusResult as ScheduleStatus} from '../../src/lib/schedule/schedule.js'
 import type {Journal} from '../../src/lib/upgrade/journal.js'
 
@@ -215,5 +218,32 @@ describe('doctor: the exit code', () => {
   it('says when the directory is not an instance, and fails when it is one that cannot be read', () => {
     expect(instanceFinding({dir: '/tmp/x', notInstance: true}).status).toBe('warn')
     expect(instanceFinding({dir: '/tmp/x', error: '/tmp/x/.env is missing', hint: 'Re-run `agnes init`.'})).toMatchObject({fix: 'Re-run `agnes init`.', status: 'fail'})
+  })
+})
+
+describe('doctor: reading certificates', () => {
+  it('reads the first certificate of a chain file and the one a TLS server presents', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agnes-doctor-cert-'))
+    try {
+      const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30', '-subj', '/CN=agnes.example', '-addext', 'subjectAltName=DNS:agnes.example', '-keyout', join(dir, 'privkey.pem'), '-out', join(dir, 'fullchain.pem')], {encoding: 'utf8'})
+      expect(made.status, made.stderr).toBe(0)
+      const fromFile = await certificateFromFile(join(dir, 'fullchain.pem'), 'agnes.example')
+      expect(fromFile).toMatchObject({matchesDomain: true, subject: 'DNS:agnes.example'})
+      expect(Date.parse(fromFile.validTo) - Date.now()).toBeGreaterThan(29 * DAY)
+      expect((await certificateFromFile(join(dir, 'fullchain.pem'), 'other.example')).matchesDomain).toBe(false)
+
+      const server = createServer({cert: readFileSync(join(dir, 'fullchain.pem')), key: readFileSync(join(dir, 'privkey.pem'))}, (socket) => socket.end())
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      try {
+        const port = (server.address() as {port: number}).port
+        expect(await servedCertificate(port, 'agnes.example', 3000)).toEqual(fromFile)
+      } finally {
+        server.close()
+      }
+
+      await expect(servedCertificate(1, 'agnes.example', 1000)).rejects.toThrow(/port 1/)
+    } finally {
+      rmSync(dir, {force: true, recursive: true})
+    }
   })
 })
