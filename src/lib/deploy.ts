@@ -56,7 +56,7 @@ export function newRegistryClient(signal?: AbortSignal): RegistryClient {
 }
 
 /** Bytes of a Docker memory size such as 4g or 512m. */
-function memoryBytes(value: string | undefined): number | undefined {
+export function memoryBytes(value: string | undefined): number | undefined {
   const match = /^(\d+(?:\.\d+)?)([kmg])b?$/i.exec(value ?? '')
   if (!match) return undefined
   return Number(match[1]) * {g: 1024 ** 3, k: 1024, m: 1024 ** 2}[match[2].toLowerCase() as 'g' | 'k' | 'm']
@@ -70,7 +70,8 @@ async function portIsFree(port: number, host: string): Promise<boolean> {
   })
 }
 
-const MIN_FREE_DISK = 2 * 1024 ** 3
+/** Free space an image pull needs under the engine's root directory. */
+export const MIN_FREE_DISK = 2 * 1024 ** 3
 
 /** Checks that the instance can run here; returns warnings, throws what would make `up` fail anyway. */
 export async function preflight(ctx: DeployContext): Promise<string[]> {

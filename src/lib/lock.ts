@@ -121,7 +121,8 @@ async function removeStale(path: string, staleContent: string, owner: string): P
   }
 }
 
-function isHeldByLiveProcess(owner: LockOwner | undefined): boolean {
+/** Whether the lock's owner still runs: the same host and boot, the pid alive, and the same process. */
+export function isHeldByLiveProcess(owner: LockOwner | undefined): boolean {
   // Locks are written atomically, so unreadable content is damage, not a lock being written.
   if (owner === undefined) return false
   const here = thisProcess()

@@ -41,7 +41,7 @@ function describeRef(deployment: Journal['from']): string {
 }
 
 /** Reads the journal for display; a torn or hand-edited one is a problem to report, never a crash. */
-function parseJournal(text: string | undefined, file: string): {journal: Journal | null; problem: string | null} {
+export function parseJournal(text: string | undefined, file: string): {journal: Journal | null; problem: string | null} {
   if (text === undefined) return {journal: null, problem: null}
   try {
     const journal = JSON.parse(text) as Journal

@@ -13,7 +13,7 @@ import {diffSnapshots, snapshotTree} from '../helpers/tree-snapshot.js'
 import {TestInstance, destroyInstance, newInstance, readEnvFile, secretsLedger} from './fixtures.js'
 
 /** Every command, plus `unknown` for commands and flags that do not exist. */
-type CommandName = 'init' | 'up' | 'status' | 'upgrade' | 'pin' | 'rollback' | 'history' | 'configure' | 'register-table' | 'smoke' | 'logs' | 'schedule:install' | 'schedule:remove' | 'schedule:status' | 'unknown'
+type CommandName = 'init' | 'up' | 'status' | 'upgrade' | 'pin' | 'rollback' | 'history' | 'configure' | 'register-table' | 'smoke' | 'logs' | 'schedule:install' | 'schedule:remove' | 'schedule:status' | 'doctor' | 'unknown'
 
 interface Sandbox {
   /** Everything under it is compared before and after the run. */
@@ -410,6 +410,7 @@ const CASES: BadInputCase[] = [
   {command: 'schedule:remove', name: 'an unknown init system', args: (s) => ['--root', join(s.outside, 'sysroot'), '--init-system', 'launchd'], exit: 2, says: /--init-system/},
   {command: 'schedule:remove', name: '--dir is a file', args: (s) => ['--root', join(s.outside, 'sysroot')], dir: (s) => outsideFile(s, 'a-file', 'x\n'), exit: 3, says: /a-file/},
   {command: 'schedule:status', name: 'a missing instance', args: (s) => ['--root', join(s.outside, 'sysroot')], dir: 'fresh', exit: 3, says: /not an agnes instance/, hint: /agnes init/},
+  {command: 'doctor', name: 'a mistyped flag', args: ['--verbose'], exit: 2, says: /--verbose/, hint: USAGE_HINT},
 ]
 
 /** The secrets of the template instance: every copy has them, so no output may contain them. */

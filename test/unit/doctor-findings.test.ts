@@ -23,7 +23,8 @@ import {
   rejectedFinding,
   scheduleFinding,
 } from '../../src/lib/doctor/findings.js'
-import {certificateFromFile, lockOwnerAlive, openFileLimit, servedCertificate} from '../../src/lib/doctor/probes.js'
+import {certificateFromFile, openFileLimit, servedCertificate} from '../../src/lib/doctor/probes.js'
+import {isHeldByLiveProcess as lockOwnerAlive} from '../../src/lib/lock.js'
 import type {StatusResult as ScheduleStatus} from '../../src/lib/schedule/schedule.js'
 import type {Journal} from '../../src/lib/upgrade/journal.js'
 

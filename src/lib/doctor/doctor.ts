@@ -12,7 +12,6 @@ import {instancePaths} from '../instance/paths.js'
 import {Instance, loadInstance, localBaseUrl, readTextIfExists} from '../instance/state.js'
 import {RecordingReporter} from '../reporter.js'
 import {scheduleStatus} from '../schedule/schedule.js'
-import {Journal} from '../upgrade/journal.js'
 import {
   Finding,
   PortProbe,
@@ -32,7 +31,9 @@ import {
   rejectedFinding,
   scheduleFinding,
 } from './findings.js'
-import {certificateFromFile, engineOpenFileLimit, freeBytes, lockOwnerAlive, portInUse, servedCertificate} from './probes.js'
+import {certificateFromFile, engineOpenFileLimit, freeBytes, portInUse, servedCertificate} from './probes.js'
+import {isHeldByLiveProcess} from '../lock.js'
+import {parseJournal} from '../status.js'
 
 export interface DoctorReport {
   dir: string
@@ -86,17 +87,6 @@ async function load(dir: string): Promise<Loaded> {
   }
 }
 
-function parseJournal(text: string | undefined, file: string): {journal?: Journal; problem?: string} {
-  if (text === undefined) return {}
-  try {
-    const journal = JSON.parse(text) as Journal
-    if (typeof journal?.phase === 'string' && typeof journal.from?.digest === 'string' && typeof journal.to?.digest === 'string') return {journal}
-  } catch {
-    // Reported below.
-  }
-
-  return {problem: `${file} is not a readable journal (cut short or edited by hand)`}
-}
 
 /** Diagnoses the host and, when `dir` is one, the instance: every check runs in parallel with a time limit. */
 export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
@@ -201,12 +191,12 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     forInstance('lock', async ({paths}) => {
       const exists = existsSync(paths.lockFile)
       const owner = exists ? await readLock(paths.lockFile) : undefined
-      return lockFinding({alive: owner ? lockOwnerAlive(owner) : false, exists, lockFile: paths.lockFile, now: Date.now(), owner})
+      return lockFinding({alive: isHeldByLiveProcess(owner), exists, lockFile: paths.lockFile, now: Date.now(), owner})
     }),
     forInstance('journal', async ({paths}) => {
       const {journal, problem} = parseJournal(await readTextIfExists(paths.journalFile), paths.journalFile)
       const owner = await readLock(paths.lockFile)
-      return journalFinding({journal, problem, runInProgress: owner !== undefined && lockOwnerAlive(owner)})
+      return journalFinding({journal: journal ?? undefined, problem: problem ?? undefined, runInProgress: isHeldByLiveProcess(owner)})
     }),
     forInstance('last-upgrade', async ({paths}) => lastUpgradeFinding(await readHistoryReport(paths))),
     forInstance('rejected', async ({state}) => rejectedFinding({currentDigest: state.current?.digest, rejected: state.rejected})),

@@ -1,3 +1,4 @@
+import {MIN_FREE_DISK, memoryBytes} from '../deploy.js'
 import type {HealthBody} from '../health.js'
 import type {HistoryEntry} from '../history.js'
 import type {LockOwner} from '../lock.js'
@@ -22,7 +23,6 @@ export interface Finding {
 const GIB = 1024 ** 3
 const DAY_MS = 24 * 3600 * 1000
 /** `agnes up` refuses to pull with less than this free under the engine's root (src/lib/deploy.ts preflight). */
-export const MIN_FREE_DISK = 2 * GIB
 export const LOW_FREE_DISK = 10 * GIB
 /** The compose template's default ulimit (templates/docker-compose.yml). */
 export const DEFAULT_NOFILE = 65_536
@@ -59,13 +59,6 @@ export function diskFinding(places: Array<{what: string; path: string; freeBytes
   if (worst.freeBytes < MIN_FREE_DISK) return {fix, id: 'disk', message: `${summary}: an image pull needs at least 2 GiB`, status: 'fail'}
   if (worst.freeBytes < LOW_FREE_DISK) return {fix, id: 'disk', message: `${summary}: low (an upgrade pulls an image and backs up the state)`, status: 'warn'}
   return {id: 'disk', message: summary, status: 'ok'}
-}
-
-/** Bytes of a Docker memory size such as 4g or 512m. */
-export function memoryBytes(value: string | undefined): number | undefined {
-  const match = /^(\d+(?:\.\d+)?)([kmg])b?$/i.exec(value ?? '')
-  if (!match) return undefined
-  return Number(match[1]) * {g: GIB, k: 1024, m: 1024 ** 2}[match[2].toLowerCase() as 'g' | 'k' | 'm']
 }
 
 /** The engine's memory against the limits the instance's services may use (AGNES_*_MEM_LIMIT in .env). */

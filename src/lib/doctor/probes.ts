@@ -2,10 +2,8 @@ import {X509Certificate} from 'node:crypto'
 import {readFileSync, readdirSync} from 'node:fs'
 import {readFile, statfs} from 'node:fs/promises'
 import {createConnection, createServer} from 'node:net'
-import {hostname} from 'node:os'
 import {connect as tlsConnect} from 'node:tls'
 
-import type {LockOwner} from '../lock.js'
 import type {CertificateFacts} from './findings.js'
 
 /** Facts about this host that `agnes doctor` reads; each returns undefined rather than throwing. */
@@ -89,34 +87,6 @@ export function portInUse(port: number, host: string): Promise<boolean> {
     })
     server.listen(port, host, () => server.close(() => resolve(false)))
   })
-}
-
-function bootId(): string | undefined {
-  return readProc('/proc/sys/kernel/random/boot_id')?.trim() || undefined
-}
-
-/** Field 22 of /proc/<pid>/stat, counted after the command name (which may hold spaces and parentheses). */
-function processStartTime(pid: number): number | undefined {
-  const stat = readProc(`/proc/${pid}/stat`)
-  if (stat === undefined) return undefined
-  const value = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
-  return Number.isSafeInteger(value) ? value : undefined
-}
-
-/** Whether the lock's owner still runs: the same host and boot, the pid alive, and the same process (src/lib/lock.ts takes a lock over on the same terms). */
-export function lockOwnerAlive(owner: LockOwner): boolean {
-  if (owner.hostname !== hostname()) return false
-  const here = bootId()
-  if (owner.bootId !== undefined && here !== undefined && owner.bootId !== here) return false
-  try {
-    process.kill(owner.pid, 0)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false
-  }
-
-  if (owner.pidStartTime === undefined) return true
-  const startTime = processStartTime(owner.pid)
-  return startTime === undefined || startTime === owner.pidStartTime
 }
 
 function certificateFacts(cert: X509Certificate, domain: string | undefined): CertificateFacts {
