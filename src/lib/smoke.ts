@@ -64,7 +64,7 @@ function errorServices(services: Record<string, {status?: string}> | undefined):
 }
 
 /**
- * The post-deploy smoke test (issue 3, adapted from CONTRACT §6): health (status and db_schema), an
+ * The post-deploy smoke test (after the real Agnes smoke script): health (status and db_schema), an
  * authenticated call, catalog tables ≥ minTables, SELECT 1 returns rows, a sync trigger (an in-flight sync
  * passes), a settle wait, then health again with no new errors (no service newly in error, the triggered
  * sync job not failed). Never throws for a failed check: the report says what failed and why.

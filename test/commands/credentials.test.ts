@@ -1,4 +1,4 @@
-// Where the built CLI sends credentials (issue 7, item 5 and the control-character case of item 8): the secrets in
+// Where the built CLI sends credentials: the secrets in
 // an instance's files go only to the URL that instance is published on, and no credential goes over plain HTTP
 // to anything but loopback. Real HTTP listeners record every header and body that reaches them.
 import {once} from 'node:events'

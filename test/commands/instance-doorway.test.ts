@@ -1,5 +1,4 @@
-// The instance directory is not a doorway (issue 7, item 7), and bad paths are exit 3 naming the path
-// (item 8): through the built CLI, as root's cron would run it, with --json and without.
+// The instance directory is not a doorway, and bad paths are exit 3 naming the path: through the built CLI, as root's cron would run it, with --json and without.
 import {createHash} from 'node:crypto'
 import {appendFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'

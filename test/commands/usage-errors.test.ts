@@ -1,5 +1,5 @@
-// Usage errors never echo a value (issue 7, item 6) and an unknown command under --json is one JSON
-// document (item 8): through the built CLI, plain and with --json.
+// Usage errors never echo a value and an unknown command under --json is one JSON
+// document: through the built CLI, plain and with --json.
 import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'

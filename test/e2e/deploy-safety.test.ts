@@ -65,7 +65,7 @@ describe('a bad --health-timeout is a usage error (2) for every switching comman
   })
 })
 
-describe('a failure before the new version starts leaves nothing behind (item 1)', () => {
+describe('a failure before the new version starts leaves nothing behind', () => {
   let published: Published
   let instance: TestInstance
 
@@ -119,7 +119,7 @@ describe('a failure before the new version starts leaves nothing behind (item 1)
   })
 })
 
-describe('the way back has its own budget (item 3)', () => {
+describe('the way back has its own budget', () => {
   it('pin --health-timeout 1 to a slow release rolls back to a version slower than 1 s: exit 10, scheduler running', async () => {
     const published = await publishStandard('budget')
     await images.publish({bootSeconds: 3, channel: 'stable', repository: published.repository, tag: 'stable-2026.05.1', version: '0.86.1'})
@@ -141,7 +141,7 @@ describe('the way back has its own budget (item 3)', () => {
   })
 })
 
-describe('up and rollback go through the same safe switch (item 4)', () => {
+describe('up and rollback go through the same safe switch', () => {
   let published: Published
   let instance: TestInstance
   let pinnedDigest: string

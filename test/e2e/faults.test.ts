@@ -25,7 +25,7 @@ import {
 } from './fixtures.js'
 
 /**
- * Faults of the host and the operator, not of a release (issue 7, item 10). Each scenario ends with a
+ * Faults of the host and the operator, not of a release. Each scenario ends with a
  * version serving, the data written before it intact, a documented exit code, and a next run that works.
  */
 

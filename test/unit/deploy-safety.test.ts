@@ -240,7 +240,7 @@ function leftNothingBehind(): void {
   expect(ctx.instance.state.rejected).not.toContain(NEW)
 }
 
-describe('a failure before the new version starts leaves nothing behind (issue 7, item 1)', () => {
+describe('a failure before the new version starts leaves nothing behind', () => {
   it('an override Compose cannot parse: exit 3 naming the file, nothing stopped, no journal', async () => {
     host.composeBroken = true
     const error = await failure(switchVersion(ctx, {digest: NEW, repository: REPO, tag: 'stable'}, options()))
@@ -363,7 +363,7 @@ describe('recovery looks at what runs first', () => {
   })
 })
 
-describe('the way back has its own budget (item 3)', () => {
+describe('the way back has its own budget', () => {
   it('waits at least the recorded boot time with a margin, and never less than the floor', () => {
     const state = {current: deployment(NEW), knownGood: [deployment(OLD, {bootMs: 90_000})]} as InstanceState
     expect(rollbackHealthTimeoutMs(state, OLD, 1000)).toBe(210_000)
@@ -402,7 +402,7 @@ function whenTargetRuns(change: (app: AppContainer) => void): void {
   }, 20)
 }
 
-describe('only a release that started and failed its gates is rejected, not one the Docker engine interrupted (item 1)', () => {
+describe('only a release that started and failed its gates is rejected, not one the Docker engine interrupted', () => {
   beforeEach(() => {
     host.restartPolicy = 'unless-stopped'
     host.bootMs.set(NEW, 2000)
@@ -480,7 +480,7 @@ describe('only a release that started and failed its gates is rejected, not one 
   })
 })
 
-describe('the rest of the deploy path (item 9)', () => {
+describe('the rest of the deploy path', () => {
   it('a long-running container with past restarts passes the gate; a restart during the gate fails it', async () => {
     host.app!.restartCount = 4
     const watcher = appContainerWatcher(ctx, {id: 'container-old', restartCount: 4})
@@ -529,7 +529,7 @@ describe('the rest of the deploy path (item 9)', () => {
   })
 })
 
-describe('image pruning after an upgrade (item 2)', () => {
+describe('image pruning after an upgrade', () => {
   it('removes only images this instance deployed and dropped, never one a container uses or another instance keeps', async () => {
     const other = mkdtempSync(join(tmpdir(), 'agnes-other-instance-'))
     try {
@@ -579,7 +579,7 @@ describe('image pruning after an upgrade (item 2)', () => {
   })
 })
 
-describe('backup pruning never removes a backup a rollback needs (item 9)', () => {
+describe('backup pruning never removes a backup a rollback needs', () => {
   it('keeps protected backups however many newer failed attempts there are', async () => {
     mkdirSync(paths.backupsDir, {recursive: true})
     const names = Array.from({length: 8}, (_, index) => `2026-04-0${index + 1}T00-00-00.000Z-aaaaaaaaaaaa.tar`)
@@ -591,7 +591,7 @@ describe('backup pruning never removes a backup a rollback needs (item 9)', () =
   })
 })
 
-describe('a pin follows a rollback (item 4)', () => {
+describe('a pin follows a rollback', () => {
   it('moves to the target version tag when known, else is removed; an unpinned instance stays unpinned', () => {
     expect(pinAfterRollback({pin: 'stable-2026.04.9'}, {tag: 'stable', versionTag: 'stable-2026.04.2'})).toBe('stable-2026.04.2')
     expect(pinAfterRollback({pin: 'stable-2026.04.9'}, {tag: 'stable-2026.04.1'})).toBe('stable-2026.04.1')
@@ -600,7 +600,7 @@ describe('a pin follows a rollback (item 4)', () => {
   })
 })
 
-describe('status and history with damaged files (item 8)', () => {
+describe('status and history with damaged files', () => {
   it('a torn journal.json: status still works and says what to do', async () => {
     writeFileSync(paths.env, 'AGNES_HTTP_PORT=1\n')
     writeFileSync(paths.journalFile, '{"action":"upgrade","pha')
@@ -632,7 +632,7 @@ describe('status and history with damaged files (item 8)', () => {
   })
 })
 
-describe('the instance lock is taken before state is read (item 9)', () => {
+describe('the instance lock is taken before state is read', () => {
   it('upgrade, pin, rollback and up report `locked` (75) while another run holds the lock, without reading state it may be rewriting', async () => {
     const {acquireLock} = await import('../../src/lib/lock.js')
     const {upgrade} = await import('../../src/lib/upgrade/upgrade.js')

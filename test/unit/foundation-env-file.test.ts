@@ -155,7 +155,7 @@ describe('EnvFile round trip', () => {
 })
 
 describe('EnvFile.set', () => {
-  // Issue 7 item 8: Compose reads the last definition of a key, so agnes reads and updates that one too.
+  // Compose reads the last definition of a key, so agnes reads and updates that one too.
   it('updates the last definition in place (the one Compose reads) and leaves an earlier duplicate alone', () => {
     const env = EnvFile.parse('A=1\nB=2\nA=3\n')
     expect(env.get('A')).toBe('3')
