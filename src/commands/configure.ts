@@ -23,9 +23,10 @@ from environment variables, files or stdin, never from flag values. Running conf
 input succeeds twice; the second run reports changed: false.
 
 The admin password: AGNES_ADMIN_PASSWORD, --admin-password-file, --admin-password-stdin, .agnes/secrets.env,
-or a hidden prompt. --generate-password makes one (20 characters) when none is given: it is saved to
-.agnes/secrets.env (mode 0600) before it is used, printed once on stderr in human mode, and never printed
-under --json unless --reveal-password puts it into the JSON result.`
+or a hidden prompt. Without a terminal and with none of these, configure generates one (20 characters) and
+keeps it in .agnes/secrets.env (mode 0600) without printing it; the output names that file, and later runs
+use the password kept there. --generate-password generates one even with a terminal, and also prints it once
+on stderr in human mode (never under --json unless --reveal-password puts it into the JSON result).`
 
   static examples = [
     '<%= config.bin %> configure --dir /opt/agnes --admin-email admin@example.com --generate-password --data-source local',
@@ -132,6 +133,7 @@ under --json unless --reveal-password puts it into the JSON result.`
     this.out(`${result.dryRun ? 'Dry run against' : 'Agnes at'} ${result.url}`)
     const {admin, dataSource} = result
     row('admin', admin.status === 'skipped' ? `skipped (${admin.reason})` : `${admin.email}: ${admin.status}${admin.message && admin.status !== 'created' ? ` (${admin.message})` : ''}`)
+    if (admin.status !== 'skipped' && admin.passwordSavedTo) row('', `its generated password is AGNES_ADMIN_PASSWORD in ${admin.passwordSavedTo} (mode 0600)`)
     row('data source', `${dataSource.type}: ${dataSource.status}${dataSource.connection ? ` (connection ${dataSource.connection})` : ''}`)
     if (dataSource.request) row('', `would send ${JSON.stringify(dataSource.request)}`)
     if (result.discovery) {

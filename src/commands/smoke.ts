@@ -10,7 +10,8 @@ export default class Smoke extends AgnesCommand<typeof Smoke> {
 Steps, each reported with its timing:
   health        GET /api/health: status ok and db_schema ok (HTTP 200 alone proves nothing)
   auth          GET /api/health/detailed with the token (also gives version and channel)
-  catalog       GET /api/catalog/tables: at least --min-tables tables
+  catalog       GET /api/catalog/tables: at least --min-tables tables (default: 1 once the instance has
+                registered tables, 0 while GET /api/admin/registry is empty, as on a fresh instance)
   query         POST /api/query SELECT 1 returns rows
   sync          POST /api/sync/trigger (a sync already running passes; --no-sync skips it)
   settle        wait --settle seconds
@@ -31,7 +32,7 @@ Exit codes, so cron and agents can tell what to do next:
   ]
 
   static flags = {
-    'min-tables': Flags.integer({default: 1, description: 'Catalog tables needed to pass (0: any number).', env: 'AGNES_SMOKE_MIN_TABLES', min: 0}),
+    'min-tables': Flags.integer({description: 'Catalog tables needed to pass (0: any number; default 1 once tables are registered, 0 before).', env: 'AGNES_SMOKE_MIN_TABLES', min: 0}),
     settle: Flags.integer({default: 30, description: 'Seconds to wait before the final health check (0: none).', env: 'AGNES_SMOKE_SETTLE', min: 0}),
     sync: Flags.boolean({allowNo: true, default: true, description: 'Trigger a sync as one of the checks (--no-sync skips it).', env: 'AGNES_SMOKE_SYNC'}),
     url: Flags.string({...API_FLAG_HELP.url, helpGroup: 'CONNECTION'}),

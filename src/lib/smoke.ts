@@ -33,7 +33,10 @@ export interface SmokeReport {
 }
 
 export interface SmokeOptions {
-  /** Catalog tables needed to pass (default 1); 0 accepts an instance without tables (e.g. an upgrade gate). */
+  /**
+   * Catalog tables needed to pass; 0 accepts an instance without tables (e.g. an upgrade gate). Default: 1
+   * once the instance has registered tables, 0 while its registry is empty (a fresh instance).
+   */
   minTables?: number
   /** The wait before the final health check (default 30 s); 0 skips it. */
   settleMs?: number
@@ -43,7 +46,7 @@ export interface SmokeOptions {
   reporter?: Reporter
 }
 
-export const SMOKE_DEFAULTS = {minTables: 1, settleMs: 30_000, triggerSync: true}
+export const SMOKE_DEFAULTS = {settleMs: 30_000, triggerSync: true}
 const SMOKE_QUERY = 'SELECT 1 AS smoke'
 
 /** A failed check of a reachable instance: the instance's fault, not the network's. */
@@ -71,7 +74,6 @@ function errorServices(services: Record<string, {status?: string}> | undefined):
  */
 export async function runSmoke(api: AgnesApi, options: SmokeOptions = {}): Promise<SmokeReport> {
   const reporter = options.reporter ?? silentReporter
-  const minTables = options.minTables ?? SMOKE_DEFAULTS.minTables
   const settleMs = options.settleMs ?? SMOKE_DEFAULTS.settleMs
   const started = Date.now()
   const steps: SmokeStep[] = []
@@ -139,9 +141,11 @@ export async function runSmoke(api: AgnesApi, options: SmokeOptions = {}): Promi
   }
 
   await step('catalog', async () => {
+    const needed = options.minTables === undefined ? await tablesExpected(api) : {minTables: options.minTables, why: ''}
     const {count} = await api.catalogTables()
-    const detail = `${count} table(s)${minTables > 0 ? ` (need at least ${minTables})` : ''}`
-    if (count < minTables) throw new CheckFailed(`${detail}; register tables (agnes register-table or configure --discover) or lower --min-tables`)
+    const why = needed.why ? `${needed.minTables > 0 ? ': ' : '; '}${needed.why}` : ''
+    const detail = needed.minTables > 0 ? `${count} table(s) (need at least ${needed.minTables}${why})` : `${count} table(s)${why}`
+    if (count < needed.minTables) throw new CheckFailed(`${detail}; register tables (agnes register-table or configure --discover) or lower --min-tables`)
     return detail
   })
 
@@ -187,6 +191,24 @@ export async function runSmoke(api: AgnesApi, options: SmokeOptions = {}): Promi
   })
 
   return finish(report, failures, started)
+}
+
+/**
+ * The default table requirement: an instance that has registered tables must list at least one in its
+ * catalog; a fresh one, with an empty registry, has none to list yet. A token that may not read the
+ * registry (not an admin) keeps the strict requirement.
+ */
+async function tablesExpected(api: AgnesApi): Promise<{minTables: number; why: string}> {
+  try {
+    const registered = (await api.registry()).length
+    return registered === 0
+      ? {minTables: 0, why: 'none registered yet (a fresh instance): register tables with agnes register-table or configure --discover'}
+      : {minTables: 1, why: `${registered} registered`}
+  } catch (error) {
+    const status = httpStatus(error)
+    if (status === 403 || status === 404) return {minTables: 1, why: `the registry could not be read with this token (HTTP ${status})`}
+    throw error
+  }
 }
 
 function finish(report: SmokeReport, failures: SmokeFailure[], started: number): SmokeReport {

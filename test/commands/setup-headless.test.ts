@@ -2,7 +2,7 @@
 // stand-in running as a local process: exit codes, one JSON document on stdout, nothing sent for bad input,
 // no secret in any output, and every request body valid against the OpenAPI subset.
 import {ChildProcess, spawn} from 'node:child_process'
-import {existsSync} from 'node:fs'
+import {existsSync, statSync} from 'node:fs'
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -348,10 +348,35 @@ describe('failures', () => {
 
   it('a missing value is exit 4 naming the flag, without a terminal', async () => {
     const instance = await newInstance()
-    const result = await agnes(['configure', '--dir', instance.dir, '--json'])
+    const result = await agnes(['configure', '--dir', instance.dir, '--json', '--data-source', 'keboola', '--keboola-url', KEBOOLA_URL])
     expect(result.exitCode).toBe(4)
-    expect(result.json.error.message).toContain('--admin-password-file')
+    expect(result.json.error.message).toContain('--keboola-token-file')
+    expect(await instance.standin.requests()).toEqual([])
   })
+})
+
+describe('the Quick start: a bare configure without a terminal', () => {
+  it('generates the admin password once, keeps it in .agnes/secrets.env (0600) without printing it, and reuses it', async () => {
+    const instance = await newInstance()
+    const secretsFile = join(instance.dir, '.agnes', 'secrets.env')
+    const first = await agnes(['configure', '--dir', instance.dir])
+    expect(first.exitCode, first.stderr).toBe(0)
+    const kept = readEnvFile(secretsFile).AGNES_ADMIN_PASSWORD
+    secrets.add(kept)
+    expect(kept).toHaveLength(20)
+    expect(statSync(secretsFile).mode & 0o777).toBe(0o600)
+    expect(first.stdout).toContain(`its generated password is AGNES_ADMIN_PASSWORD in ${secretsFile}`)
+    expect(first.stdout + first.stderr).not.toContain(kept)
+    const bootstrap = (await instance.standin.requests()).filter((request) => request.path === '/auth/bootstrap')
+    expect(bootstrap.map((request) => [request.status, (request.body as {email: string}).email])).toEqual([[200, 'admin@example.com']])
+
+    const second = await agnes(['configure', '--dir', instance.dir, '--json'])
+    expect(second.exitCode, second.stderr).toBe(0)
+    // "exists" means the instance accepted the kept password for that admin.
+    expect(second.json.result.admin).toMatchObject({changed: false, status: 'exists'})
+    expect(readEnvFile(secretsFile).AGNES_ADMIN_PASSWORD).toBe(kept)
+    expect(second.stdout + second.stderr).not.toContain(kept)
+  }, 30_000)
 })
 
 describe('the declarative setup file and the generated password', () => {

@@ -13,7 +13,7 @@ import {AgnesApi} from '../../src/lib/api/agnes-api.js'
 import {ApiClient} from '../../src/lib/api/client.js'
 import {connectToInstance, instanceOrigins} from '../../src/lib/api/connect.js'
 import {AgnesError} from '../../src/lib/errors.js'
-import {loadInstance} from '../../src/lib/instance/state.js'
+import {loadInstance, readTextIfExists} from '../../src/lib/instance/state.js'
 import {RecordingReporter} from '../../src/lib/reporter.js'
 import {ConfigureResult, runConfigure} from '../../src/lib/setup/configure.js'
 import {ConfigureSettings} from '../../src/lib/setup/configure-settings.js'
@@ -193,6 +193,38 @@ describe('the generated password', () => {
     expect(await readFile(secretsFile, 'utf8')).toBe('# mine\nOTHER=1\n')
     expect(result.admin).toMatchObject({changed: false, status: 'exists-unverified'})
     expect(reporter.warnings.join()).toContain('the generated password was not used')
+  })
+})
+
+describe('the password generated because none was given (no terminal)', () => {
+  const admin = {email: 'admin@example.com', keptOnly: true, password: 'KeptOnlyPassw0rdXYZ1', passwordOrigin: 'generated' as const}
+  const okConfigure: Route = () => [200, {connection: 'local', data_source: 'local', status: 'ok'}]
+
+  it('is kept in secrets.env and named in the result, but never announced', async () => {
+    const secretsFile = join(dir, '.agnes', 'secrets.env')
+    const server = await fake({
+      'POST /api/admin/configure': okConfigure,
+      'POST /auth/bootstrap': () => [200, {access_token: 'jwt', email: 'admin@example.com', role: 'admin', user_id: 'u1'}],
+    })
+    const announced: string[] = []
+    const result = await runConfigure(api(server.url), settings({admin, dataSource: {data_source: 'local'}, secretsFile}), {onPasswordGenerated: (email) => announced.push(email)})
+    expect(announced).toEqual([])
+    expect(result.admin).toMatchObject({passwordGenerated: true, passwordSavedTo: secretsFile, status: 'created'})
+    expect(await readFile(secretsFile, 'utf8')).toContain(`AGNES_ADMIN_PASSWORD=${admin.password}`)
+  })
+
+  it('stays kept when the bootstrap answer is a server error, since the admin may exist with it', async () => {
+    const secretsFile = join(dir, '.agnes', 'secrets.env')
+    const server = await fake({'POST /auth/bootstrap': () => [500, {detail: 'Internal server error'}]})
+    await rejected(runConfigure(api(server.url), settings({admin, dataSource: {data_source: 'local'}, secretsFile})))
+    expect(await readFile(secretsFile, 'utf8')).toContain(`AGNES_ADMIN_PASSWORD=${admin.password}`)
+  })
+
+  it('is taken back out when the instance refused the request (a 4xx), so the next run starts clean', async () => {
+    const secretsFile = join(dir, '.agnes', 'secrets.env')
+    const server = await fake({'POST /auth/bootstrap': () => [422, {detail: [{loc: ['body', 'email'], msg: 'value is not a valid email address'}]}]})
+    await rejected(runConfigure(api(server.url), settings({admin, dataSource: {data_source: 'local'}, secretsFile})))
+    expect(await readTextIfExists(secretsFile)).toBeUndefined()
   })
 })
 

@@ -1,6 +1,6 @@
 // Validation of everything configure and register-table take before a request is sent, and proof that the
 // request bodies they build validate against the Agnes OpenAPI subset.
-import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -248,6 +248,22 @@ describe('configure settings', () => {
     expect([token.exitCode, token.details?.flag]).toEqual([4, '--keboola-token-file'])
     const password = await rejected(resolveConfigureSettings({adminEmail: 'a@example.com', dataSource: 'local'}, context()))
     expect([password.exitCode, password.details?.flag]).toEqual([4, '--admin-password-file'])
+  })
+
+  it('without a terminal and without a password, generates one for its own instance, kept only, and prefers a kept one', async () => {
+    const own = instance('DATA_SOURCE=local\n')
+    await rm(own.paths.secretsFile, {force: true})
+    const settings = await resolveConfigureSettings({}, context({instance: own}))
+    expect(settings.admin).toMatchObject({email: 'admin@example.com', keptOnly: true, passwordOrigin: 'generated'})
+    expect(settings.admin?.password).toHaveLength(20)
+    expect(settings.secretsFile).toBe(own.paths.secretsFile)
+    await mkdir(own.paths.agnesDir, {recursive: true})
+    await writeFile(own.paths.secretsFile, 'AGNES_ADMIN_PASSWORD=kept-before-0123\n', {mode: 0o600})
+    const again = await resolveConfigureSettings({}, context({instance: own}))
+    expect(again.admin).toMatchObject({password: 'kept-before-0123', passwordOrigin: 'secrets-file'})
+    await rm(own.paths.secretsFile)
+    const elsewhere = await rejected(resolveConfigureSettings({}, context({instance: own, ownInstance: false})))
+    expect([elsewhere.exitCode, elsewhere.details?.flag]).toEqual([4, '--admin-password-file'])
   })
 
   it('a bad value is exit 3', async () => {

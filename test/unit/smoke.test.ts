@@ -22,6 +22,7 @@ const closers: Array<() => Promise<void>> = []
 
 function healthyRoutes(): Record<string, Route> {
   return {
+    'GET /api/admin/registry': () => [200, {count: 2, tables: [{id: 'a', name: 'a'}, {id: 'b', name: 'b'}]}],
     'GET /api/catalog/tables': () => [200, {count: 2, tables: [{id: 'a', name: 'a'}, {id: 'b', name: 'b'}]}],
     'GET /api/health': () => [200, {current: 121, db_schema: 'ok', expected: 121, status: 'ok'}],
     'GET /api/health/detailed': (request) =>
@@ -104,6 +105,29 @@ describe('runSmoke', () => {
     expect(smokeFailureError(strict)?.exitCode).toBe(3)
     const relaxed = await runSmoke(api, {minTables: 0, settleMs: 0})
     expect(relaxed.passed).toBe(true)
+  })
+
+  it('by default needs a catalog table once tables are registered, and none on a fresh instance', async () => {
+    const {api, routes, calls} = await fake()
+    routes['GET /api/catalog/tables'] = () => [200, {count: 0, tables: []}]
+    const registered = await runSmoke(api, {settleMs: 0})
+    expect(registered.failedSteps).toEqual(['catalog'])
+    expect(step(registered, 'catalog')?.detail).toContain('need at least 1: 2 registered')
+    expect(smokeFailureError(registered)?.exitCode).toBe(3)
+
+    routes['GET /api/admin/registry'] = () => [200, {count: 0, tables: []}]
+    const fresh = await runSmoke(api, {settleMs: 0})
+    expect(fresh.passed).toBe(true)
+    expect(step(fresh, 'catalog')?.detail).toContain('none registered yet')
+
+    routes['GET /api/admin/registry'] = () => [403, {detail: 'Admin role required'}]
+    const notAdmin = await runSmoke(api, {settleMs: 0})
+    expect(notAdmin.failedSteps).toEqual(['catalog'])
+    expect(step(notAdmin, 'catalog')?.detail).toContain('need at least 1: the registry could not be read with this token (HTTP 403)')
+
+    calls.length = 0
+    await runSmoke(api, {minTables: 0, settleMs: 0})
+    expect(calls).not.toContain('GET /api/admin/registry')
   })
 
   it('a failing query endpoint fails the query step (exit 3, the step named)', async () => {

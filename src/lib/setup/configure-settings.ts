@@ -153,16 +153,23 @@ async function resolveAdmin(
     return {admin: {...base, password: stored, passwordOrigin: 'secrets-file'}}
   }
 
+  const ownSecretsFile = instance && context.ownInstance
   if (!generate && prompter) {
     const typed = await promptNewPassword(prompter, email)
     if (typed !== undefined) return {admin: {...base, password: typed, passwordOrigin: 'prompt'}}
+  } else if (!generate && ownSecretsFile) {
+    // Nobody to ask and nothing given: the Quick start's bare `agnes configure`. The password is generated
+    // once, kept in .agnes/secrets.env (read back above on every later run) and never printed.
+    const password = generatePassword()
+    if (!(context.json && flags.revealPassword)) registerSecret(password)
+    return {admin: {...base, keptOnly: true, password, passwordOrigin: 'generated'}}
   } else if (!generate) {
     throw new InputRequiredError('--admin-password-file', 'The password of the first admin', {
       hint: 'Set AGNES_ADMIN_PASSWORD, or pass --admin-password-file <path>, --admin-password-stdin or --generate-password (--passwordless-admin for OAuth-only logins).',
     })
   }
 
-  if (!(instance && context.ownInstance) && context.json && !flags.revealPassword) {
+  if (!ownSecretsFile && context.json && !flags.revealPassword) {
     throw new InvalidInputError('--generate-password with --json and --url has nowhere to keep the password', {
       hint: 'Add --reveal-password to receive it in the JSON result, or give a password (AGNES_ADMIN_PASSWORD / --admin-password-file).',
     })
