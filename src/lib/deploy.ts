@@ -1,5 +1,6 @@
 import {statfs} from 'node:fs/promises'
 import {createServer} from 'node:net'
+import {basename} from 'node:path'
 
 import {validateCaddyConfig} from './docker/caddy-validate.js'
 import {Compose, CommandRunner, detectCompose, execaRunner} from './docker/compose.js'
@@ -10,7 +11,8 @@ import {digestReference} from './image-ref.js'
 import {isVersionTag} from './versions.js'
 import {renderCompose, writeManagedFile} from './instance/managed-files.js'
 import {checkProjectOwnership} from './instance/project.js'
-import {Deployment, Instance, InstanceState, instancePort, loadInstance, localBaseUrl, writeState} from './instance/state.js'
+import {InstancePaths} from './instance/paths.js'
+import {Deployment, Instance, InstanceState, instancePort, loadInstance, localBaseUrl, readTextIfExists, writeState} from './instance/state.js'
 import {createRegistryClient, RegistryClient} from './registry.js'
 import {Reporter} from './reporter.js'
 
@@ -107,12 +109,29 @@ export async function preflight(ctx: DeployContext): Promise<string[]> {
   return warnings
 }
 
+/**
+ * Compose v2 reports a YAML error without naming the file, so agnes names it: the first compose file that does
+ * not parse, with the parser's first line (never the file's content, which may hold secrets).
+ */
+async function unparsableComposeFile(paths: InstancePaths): Promise<string | undefined> {
+  const YAML = await import('yaml')
+  for (const file of [paths.compose, paths.override]) {
+    const text = await readTextIfExists(file)
+    if (text === undefined) continue
+    const [problem] = YAML.parseDocument(text).errors
+    if (problem) return `${basename(file)} is not valid YAML: ${problem.message.split('\n')[0]}`
+  }
+
+  return undefined
+}
+
 /** The merged compose config (managed file, override, .env) as Compose parses it, and with TLS the Caddy config as Caddy does; invalid is exit 3. */
 export async function checkComposeConfig(ctx: DeployContext): Promise<void> {
   try {
     await ctx.compose.exec(['config', '-q'], {signal: ctx.signal})
   } catch (error) {
-    throw new InvalidInputError(`the compose files are invalid: ${(error as Error).message.replace(/^`[^`]*` failed \(exit \d+\): /, '')}`, {
+    const composeSaid = (error as Error).message.replace(/^`[^`]*` failed \(exit \d+\): /, '')
+    throw new InvalidInputError(`the compose files are invalid: ${(await unparsableComposeFile(ctx.instance.paths)) ?? composeSaid}`, {
       hint: 'Fix docker-compose.override.yml or .env by hand, or run `agnes init --force` to restore docker-compose.yml.',
     })
   }

@@ -54,6 +54,8 @@ class Host {
   restartPolicy = 'no'
   exitCode = 0
   composeBroken = false
+  /** What the failing compose prints (Compose v2 names no file for a YAML error). */
+  composeSays = 'docker-compose.override.yml: yaml: line 2: did not find expected key'
   failBackup = false
   /** A digest whose app container cannot be started (compose up fails). */
   failUpDigest: string | undefined
@@ -139,7 +141,7 @@ class Host {
   compose(): Compose {
     const host = this
     const fail = (args: string[]) => {
-      if (host.composeBroken) throw new DockerError(`\`docker compose ${args.join(' ')}\` failed (exit 15): docker-compose.override.yml: yaml: line 2: did not find expected key`)
+      if (host.composeBroken) throw new DockerError(`\`docker compose ${args.join(' ')}\` failed (exit 15): ${host.composeSays}`)
     }
 
     return {
@@ -246,6 +248,16 @@ describe('a failure before the new version starts leaves nothing behind', () => 
     const error = await failure(switchVersion(ctx, {digest: NEW, repository: REPO, tag: 'stable'}, options()))
     expect(error.exitCode).toBe(3)
     expect(error.message).toContain('docker-compose.override.yml')
+    leftNothingBehind()
+  })
+
+  it('an override that is not YAML, where Compose v2 names no file: the message names it', async () => {
+    host.composeBroken = true
+    host.composeSays = "yaml: line 2: did not find expected ',' or ']'"
+    writeFileSync(paths.override, 'services:\n  app:\n    environment: [unclosed\n')
+    const error = await failure(switchVersion(ctx, {digest: NEW, repository: REPO, tag: 'stable'}, options()))
+    expect(error.exitCode).toBe(3)
+    expect(error.message).toMatch(/docker-compose\.override\.yml is not valid YAML/)
     leftNothingBehind()
   })
 
