@@ -297,7 +297,7 @@ const CASES: BadInputCase[] = [
   {command: 'configure', name: 'a Keboola URL with another scheme', args: ['--data-source', 'keboola', '--keboola-url', 'file:///etc/passwd'], exit: 3, says: /--keboola-url/},
   {command: 'configure', name: 'a BigQuery project name instead of its id', args: ['--data-source', 'bigquery', '--bigquery-project', 'My Project'], exit: 3, says: /--bigquery-project/, hint: /project id/},
   {command: 'configure', name: 'an allowed domain that is no domain', args: ['--data-source', 'local', '--allowed-domain', 'not a domain'], exit: 3, says: /--allowed-domain/},
-  {command: 'configure', name: 'no admin password, non-interactively', args: ['--data-source', 'local', '--admin-email', 'admin@example.com'], exit: 4, says: /--admin-password-file/, hint: /AGNES_ADMIN_PASSWORD/},
+  {command: 'configure', name: 'no Keboola token, non-interactively', args: ['--data-source', 'keboola', '--keboola-url', 'https://connection.keboola.com'], exit: 4, says: /--keboola-token-file/, hint: /AGNES_KEBOOLA_TOKEN/},
   {command: 'configure', name: '--wait without --sync', args: ['--data-source', 'local', '--wait'], exit: 3, says: /--sync|sync/},
   {command: 'configure', name: 'a passwordless admin with a generated password', args: ['--data-source', 'local', '--passwordless-admin', '--generate-password'], exit: 3, says: /--passwordless-admin/},
   {command: 'configure', name: 'an admin password that is too short', args: ['--data-source', 'local'], env: {AGNES_ADMIN_PASSWORD: 'tiny-pw'}, exit: 3, says: /at least 8 characters/, secrets: ['tiny-pw']},
