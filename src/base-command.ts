@@ -3,9 +3,9 @@ import {Command, Flags, Interfaces} from '@oclif/core'
 import {CommandShape, errorDocument, usageErrorFrom} from './cli-errors.js'
 import {AgnesError, ExitCode, InterruptedError, toAgnesError} from './lib/errors.js'
 import {setFileWarningSink} from './lib/instance/file-warnings.js'
-import {Prompter, canPrompt, createInquirerPrompter} from './lib/prompt.js'
-import {redact} from './lib/redact.js'
-import {Reporter} from './lib/reporter.js'
+import {Prompter, canPrompt, createInquirerPrompter} from './lib/ui/prompt.js'
+import {redact} from './lib/secrets/redact.js'
+import {Reporter} from './lib/ui/reporter.js'
 
 export type AgnesFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof AgnesCommand)['baseFlags'] & T['flags']>
 export type AgnesArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>

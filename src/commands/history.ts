@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {AgnesCommand} from '../base-command.js'
-import type {HistoryEntry} from '../lib/history.js'
+import type {HistoryEntry} from '../lib/deploy/history.js'
 
 interface HistoryResult {
   entries: HistoryEntry[]
@@ -17,7 +17,7 @@ export default class History extends AgnesCommand<typeof History> {
   }
 
   protected async execute(): Promise<HistoryResult> {
-    const {readHistoryReport} = await import('../lib/history.js')
+    const {readHistoryReport} = await import('../lib/deploy/history.js')
     const {loadInstance} = await import('../lib/instance/state.js')
     const {paths} = await loadInstance(this.instanceDir)
     const read = await readHistoryReport(paths)

@@ -2,10 +2,10 @@ import {Flags} from '@oclif/core'
 
 import {AgnesCommand} from '../base-command.js'
 import {InterruptedError, InvalidInputError} from '../lib/errors.js'
-import {InitSettings, applyInit, planInit, readExisting, withInitLock} from '../lib/init.js'
-import {resolveInitSettings} from '../lib/init-settings.js'
+import {InitSettings, applyInit, planInit, readExisting, withInitLock} from '../lib/init/run.js'
+import {resolveInitSettings} from '../lib/init/settings.js'
 import {decideProject, engineComposeResources} from '../lib/instance/project.js'
-import {readSecret} from '../lib/secret-input.js'
+import {readSecret} from '../lib/secrets/input.js'
 
 interface InitResult {
   dir: string

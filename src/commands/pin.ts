@@ -2,8 +2,8 @@ import {Args, Flags} from '@oclif/core'
 
 import {AgnesCommand} from '../base-command.js'
 import {UsageError} from '../lib/errors.js'
-import type {PinResult} from '../lib/upgrade/pin.js'
-import {switchFlags, switchOptions} from '../switch-flags.js'
+import type {PinResult} from '../lib/deploy/pin.js'
+import {switchFlags, switchOptions} from '../flags/switch.js'
 
 export default class Pin extends AgnesCommand<typeof Pin> {
   static description = `Run exactly one version and stop following the channel; or, with --channel, follow a channel again.
@@ -34,7 +34,7 @@ gate, smoke test and automatic rollback as an upgrade (exit 10 when it was rolle
       throw new UsageError('give either a version to pin or --channel to follow', {hint: 'agnes pin stable-2026.04.3, or agnes pin --channel stable'})
     }
 
-    const {pin} = await import('../lib/upgrade/pin.js')
+    const {pin} = await import('../lib/deploy/pin.js')
     return pin({...(await switchOptions(this.flags, this.reporter, this.signal)), channel, dir: this.instanceDir, reporter: this.reporter, signal: this.signal, version})
   }
 

@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
 
 import {AgnesCommand} from '../base-command.js'
-import type {RollbackResult} from '../lib/upgrade/rollback.js'
-import {switchFlags, switchOptions} from '../switch-flags.js'
+import type {RollbackResult} from '../lib/deploy/rollback.js'
+import {switchFlags, switchOptions} from '../flags/switch.js'
 
 export default class Rollback extends AgnesCommand<typeof Rollback> {
   static description = `Go back to the last known-good deployment, or to the one named with --to.
@@ -25,7 +25,7 @@ instance follows its channel again).`
   }
 
   protected async execute(): Promise<RollbackResult> {
-    const {rollback} = await import('../lib/upgrade/rollback.js')
+    const {rollback} = await import('../lib/deploy/rollback.js')
     return rollback({...(await switchOptions(this.flags, this.reporter, this.signal)), dir: this.instanceDir, reporter: this.reporter, signal: this.signal, to: this.flags.to})
   }
 

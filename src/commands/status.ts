@@ -1,5 +1,5 @@
 import {AgnesCommand} from '../base-command.js'
-import type {StatusResult} from '../lib/status.js'
+import type {StatusResult} from '../lib/deploy/status.js'
 
 export default class Status extends AgnesCommand<typeof Status> {
   static description = `Show the instance: directory, image, channel or pin, the running version and digest, containers, health.
@@ -10,7 +10,7 @@ override). Exit 0 whenever the instance directory could be read; look at "health
   static examples = ['<%= config.bin %> status', '<%= config.bin %> status --dir /opt/agnes --json']
 
   protected async execute(): Promise<StatusResult> {
-    const {instanceStatus} = await import('../lib/status.js')
+    const {instanceStatus} = await import('../lib/deploy/status.js')
     return instanceStatus(this.instanceDir, this.signal)
   }
 

@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
 
 import {AgnesCommand} from '../base-command.js'
-import type {UpResult} from '../lib/up.js'
-import {switchFlags, switchOptions} from '../switch-flags.js'
+import type {UpResult} from '../lib/deploy/up.js'
+import {switchFlags, switchOptions} from '../flags/switch.js'
 
 export default class Up extends AgnesCommand<typeof Up> {
   static description = `Start the instance and wait until it is healthy.
@@ -27,7 +27,7 @@ was rolled back is refused (exit 7) unless --force. On a healthy instance a seco
   }
 
   protected async execute(): Promise<UpResult> {
-    const {up} = await import('../lib/up.js')
+    const {up} = await import('../lib/deploy/up.js')
     return up({...(await switchOptions(this.flags, this.reporter, this.signal)), dir: this.instanceDir, force: this.flags.force, reporter: this.reporter, signal: this.signal})
   }
 

@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
 
 import {AgnesCommand} from '../base-command.js'
-import type {UpgradeResult} from '../lib/upgrade/upgrade.js'
-import {switchFlags, switchOptions} from '../switch-flags.js'
+import type {UpgradeResult} from '../lib/deploy/upgrade.js'
+import {switchFlags, switchOptions} from '../flags/switch.js'
 
 export default class Upgrade extends AgnesCommand<typeof Upgrade> {
   static description = `Follow the release channel: switch to the digest the channel points at now, with automatic rollback.
@@ -36,7 +36,7 @@ Outcomes (result.outcome): up-to-date, upgraded, pinned, deferred, locked, rolle
   }
 
   protected async execute(): Promise<UpgradeResult> {
-    const {upgrade} = await import('../lib/upgrade/upgrade.js')
+    const {upgrade} = await import('../lib/deploy/upgrade.js')
     return upgrade({
       ...(await switchOptions(this.flags, this.reporter, this.signal)),
       channel: this.flags.channel as UpgradeResult['channel'] | undefined,

@@ -2,7 +2,7 @@ import {Hook} from '@oclif/core'
 
 import {closest, errorDocument} from '../cli-errors.js'
 import {UsageError} from '../lib/errors.js'
-import {redact} from '../lib/redact.js'
+import {redact} from '../lib/secrets/redact.js'
 
 /**
  * An unknown command is a usage error (exit 2) like any other: one JSON document under --json, the usual

@@ -3,9 +3,9 @@ import {stat} from 'node:fs/promises'
 import {deadline} from './deadline.js'
 import {InvalidInputError} from './errors.js'
 import {isLoopbackHost} from './loopback.js'
-import {redact, registerSecret} from './redact.js'
-import {Reporter} from './reporter.js'
-import {readSecret} from './secret-input.js'
+import {redact, registerSecret} from './secrets/redact.js'
+import {Reporter} from './ui/reporter.js'
+import {readSecret} from './secrets/input.js'
 
 /**
  * Webhook alerts (Slack-compatible `{"text": …}`, which Google Chat accepts too). Sending never throws:

@@ -1,10 +1,10 @@
 import {spawn} from 'node:child_process'
 
-import {composeProfiles} from './deploy.js'
+import {composeProfiles} from './deploy/context.js'
 import {Compose, CommandRunner, detectCompose, execaRunner, projectArgs} from './docker/compose.js'
 import {DockerError, InterruptedError, InvalidInputError, NotFoundError} from './errors.js'
 import {loadInstance, parseEnv, readTextIfExists} from './instance/state.js'
-import {redact} from './redact.js'
+import {redact} from './secrets/redact.js'
 
 /**
  * `agnes logs`: the instance's `compose logs` with the right flavour and project, every line decoded safely

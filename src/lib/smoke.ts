@@ -2,8 +2,8 @@ import {AgnesApi} from './api/agnes-api.js'
 import {abortableSleep} from './api/client.js'
 import {httpStatus} from './api/errors.js'
 import {AgnesError, AuthError, ExitCode, UnreachableError, toAgnesError} from './errors.js'
-import {isHealthy} from './health.js'
-import {Reporter, silentReporter} from './reporter.js'
+import {isHealthy} from './deploy/health.js'
+import {Reporter, silentReporter} from './ui/reporter.js'
 
 export type SmokeStepName = 'health' | 'auth' | 'catalog' | 'query' | 'sync' | 'settle' | 'health-after'
 

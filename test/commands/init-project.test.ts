@@ -9,7 +9,7 @@ import {readEnvFile} from '../e2e/fixtures.js'
 import {repoRoot, runAgnes} from '../helpers/run-cli.js'
 import {instancePaths} from '../../src/lib/instance/paths.js'
 import {pathUniqueProjectName} from '../../src/lib/instance/project.js'
-import {acquireLock} from '../../src/lib/lock.js'
+import {acquireLock} from '../../src/lib/instance/lock-file.js'
 
 let root: string
 let dir: string

@@ -8,9 +8,9 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {MAX_ALERT_LENGTH, readAlertWebhook, sendAlert} from '../../src/lib/alert.js'
 import {AgnesError} from '../../src/lib/errors.js'
-import {clearSecrets, redact, registerSecret} from '../../src/lib/redact.js'
-import {RecordingReporter} from '../../src/lib/reporter.js'
-import {switchOptions} from '../../src/switch-flags.js'
+import {clearSecrets, redact, registerSecret} from '../../src/lib/secrets/redact.js'
+import {RecordingReporter} from '../../src/lib/ui/reporter.js'
+import {switchOptions} from '../../src/flags/switch.js'
 
 interface Received {
   method?: string

@@ -7,7 +7,7 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {CommandRunner} from '../../src/lib/docker/compose.js'
 import {LineSplitter, LogStream, StreamRunner, instanceLogs} from '../../src/lib/logs.js'
-import {clearSecrets} from '../../src/lib/redact.js'
+import {clearSecrets} from '../../src/lib/secrets/redact.js'
 
 const JWT = 'a3f9c2e8b7d64f1e9a0b5c7d2e4f6a8b1c3d5e7f9a0b2c4d6e8f0a1b3c5d7e9f'
 const TOKEN = 'Sched-Token-0123456789-abcdefghijklmnop-XYZ'

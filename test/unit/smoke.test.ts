@@ -5,7 +5,7 @@ import {afterEach, describe, expect, it} from 'vitest'
 
 import {AgnesApi} from '../../src/lib/api/agnes-api.js'
 import {ApiClient} from '../../src/lib/api/client.js'
-import {RecordingReporter} from '../../src/lib/reporter.js'
+import {RecordingReporter} from '../../src/lib/ui/reporter.js'
 import {SmokeReport, runSmoke, smokeFailureError} from '../../src/lib/smoke.js'
 
 const TOKEN = 'smoke-token-' + 'x'.repeat(32)

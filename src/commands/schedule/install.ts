@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {AgnesCommand} from '../../base-command.js'
 import type {InstallResult} from '../../lib/schedule/schedule.js'
-import {scheduleFlags} from '../../schedule-flags.js'
+import {scheduleFlags} from '../../flags/schedule.js'
 
 export default class ScheduleInstall extends AgnesCommand<typeof ScheduleInstall> {
   static description = `Run \`agnes upgrade\` for this instance on a schedule.

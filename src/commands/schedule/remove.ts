@@ -1,6 +1,6 @@
 import {AgnesCommand} from '../../base-command.js'
 import type {RemoveResult} from '../../lib/schedule/schedule.js'
-import {scheduleFlags} from '../../schedule-flags.js'
+import {scheduleFlags} from '../../flags/schedule.js'
 
 export default class ScheduleRemove extends AgnesCommand<typeof ScheduleRemove> {
   static description = `Remove this instance's upgrade schedule: the systemd timer is disabled and the files \`agnes schedule install\` wrote are deleted.

@@ -1,6 +1,6 @@
 import {AgnesCommand} from '../../base-command.js'
 import type {StatusResult} from '../../lib/schedule/schedule.js'
-import {scheduleFlags} from '../../schedule-flags.js'
+import {scheduleFlags} from '../../flags/schedule.js'
 
 export default class ScheduleStatus extends AgnesCommand<typeof ScheduleStatus> {
   static description = `Show this instance's upgrade schedule: which files are installed, how often, which channel, and with systemd whether the timer is enabled.

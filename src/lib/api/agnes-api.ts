@@ -1,9 +1,9 @@
-import type {HealthBody, VersionBody} from '../health.js'
-import {registerSecret} from '../redact.js'
+import type {HealthBody, VersionBody} from '../deploy/health.js'
+import {registerSecret} from '../secrets/redact.js'
 import {ApiClient, unexpectedAnswer} from './client.js'
 import {describeDetail} from './errors.js'
 
-export type {HealthBody, VersionBody} from '../health.js'
+export type {HealthBody, VersionBody} from '../deploy/health.js'
 
 /** GET /api/health/detailed (CONTRACT §1.2). */
 export interface DetailedHealthBody {

@@ -1,8 +1,8 @@
 import type {Agent} from 'undici'
 
 import {AgnesError, ExitCode, InterruptedError, UnreachableError} from '../errors.js'
-import {redact, registerSecret} from '../redact.js'
-import {Reporter, silentReporter} from '../reporter.js'
+import {redact, registerSecret} from '../secrets/redact.js'
+import {Reporter, silentReporter} from '../ui/reporter.js'
 import {apiError} from './errors.js'
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE'

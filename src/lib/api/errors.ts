@@ -7,7 +7,7 @@ import {
   NotFoundError,
   UnreachableError,
 } from '../errors.js'
-import {redact} from '../redact.js'
+import {redact} from '../secrets/redact.js'
 
 /** What the server said, made readable: the message, its own hint and its machine code when it gave them. */
 export interface DetailSummary {

@@ -1,5 +1,5 @@
 import {AgnesError, ExitCode} from '../errors.js'
-import {Reporter, silentReporter} from '../reporter.js'
+import {Reporter, silentReporter} from '../ui/reporter.js'
 import {AgnesApi, Job} from './agnes-api.js'
 import {abortableSleep} from './client.js'
 

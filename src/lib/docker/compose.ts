@@ -2,7 +2,7 @@ import {existsSync} from 'node:fs'
 
 import {DockerError, InterruptedError, InvalidInputError} from '../errors.js'
 import {InstancePaths} from '../instance/paths.js'
-import {redact} from '../redact.js'
+import {redact} from '../secrets/redact.js'
 
 export type ComposeFlavour = 'v2' | 'v1'
 

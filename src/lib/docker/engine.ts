@@ -1,9 +1,9 @@
 import type Dockerode from 'dockerode'
 
 import {AgnesError, DockerError, ExitCode, NotFoundError, UnreachableError} from '../errors.js'
-import {parseReference} from '../image-ref.js'
-import {registryPullAuth} from '../registry.js'
-import {Reporter} from '../reporter.js'
+import {parseReference} from '../image-registry/image-ref.js'
+import {registryPullAuth} from '../image-registry/client.js'
+import {Reporter} from '../ui/reporter.js'
 import {engineEndpoint, engineFailure, engineTransport} from './endpoint.js'
 
 export interface ProjectContainer {

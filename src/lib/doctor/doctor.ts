@@ -5,12 +5,12 @@ import {ComposeCommand, CommandRunner, detectCompose, execaRunner} from '../dock
 import {engineEndpoint} from '../docker/endpoint.js'
 import {DockerEngine, ProjectContainer} from '../docker/engine.js'
 import {AgnesError, DockerError, InvalidInputError} from '../errors.js'
-import {fetchHealth} from '../health.js'
-import {readHistoryReport} from '../history.js'
-import {readLock} from '../lock.js'
+import {fetchHealth} from '../deploy/health.js'
+import {readHistoryReport} from '../deploy/history.js'
+import {readLock} from '../instance/lock-file.js'
 import {instancePaths} from '../instance/paths.js'
 import {Instance, loadInstance, localBaseUrl, readTextIfExists} from '../instance/state.js'
-import {RecordingReporter} from '../reporter.js'
+import {RecordingReporter} from '../ui/reporter.js'
 import {scheduleStatus} from '../schedule/schedule.js'
 import {
   Finding,
@@ -32,8 +32,8 @@ import {
   scheduleFinding,
 } from './findings.js'
 import {certificateFromFile, engineOpenFileLimit, freeBytes, portInUse, servedCertificate} from './probes.js'
-import {isHeldByLiveProcess} from '../lock.js'
-import {parseJournal} from '../status.js'
+import {isHeldByLiveProcess} from '../instance/lock-file.js'
+import {parseJournal} from '../deploy/status.js'
 
 export interface DoctorReport {
   dir: string

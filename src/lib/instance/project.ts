@@ -4,7 +4,7 @@ import {resolve} from 'node:path'
 
 import {ComposeResource, DockerEngine} from '../docker/engine.js'
 import {AgnesError, ConflictError, DockerError, InvalidInputError} from '../errors.js'
-import {Reporter} from '../reporter.js'
+import {Reporter} from '../ui/reporter.js'
 import {projectNameFor} from './paths.js'
 import {Instance} from './state.js'
 

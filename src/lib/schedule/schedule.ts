@@ -6,7 +6,7 @@ import {CommandRunner, execaRunner} from '../docker/compose.js'
 import {ConflictError, InvalidInputError} from '../errors.js'
 import {writeFileAtomic} from '../fs-atomic.js'
 import {Channel, loadInstance} from '../instance/state.js'
-import {Reporter} from '../reporter.js'
+import {Reporter} from '../ui/reporter.js'
 import {
   CRON_DIR,
   InitSystem,

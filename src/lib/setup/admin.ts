@@ -5,7 +5,7 @@ import {httpStatus} from '../api/errors.js'
 import {AuthError, ConflictError} from '../errors.js'
 import {writeFileAtomic} from '../fs-atomic.js'
 import {parseEnv, readTextIfExists} from '../instance/state.js'
-import {Reporter, silentReporter} from '../reporter.js'
+import {Reporter, silentReporter} from '../ui/reporter.js'
 
 export const ADMIN_PASSWORD_KEY = 'AGNES_ADMIN_PASSWORD'
 

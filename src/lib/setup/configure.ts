@@ -1,7 +1,7 @@
 import {AgnesApi, ConfigureRequest, ConnectionChange, DiscoverResponse} from '../api/agnes-api.js'
 import {AgnesError, ConflictError} from '../errors.js'
 import {Instance} from '../instance/state.js'
-import {Reporter, silentReporter} from '../reporter.js'
+import {Reporter, silentReporter} from '../ui/reporter.js'
 import {AdminResult, ensureAdmin} from './admin.js'
 import {configureFingerprint, lastAppliedFingerprint, recordApplied} from './applied-record.js'
 import {ConfigureSettings} from './configure-settings.js'

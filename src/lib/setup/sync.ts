@@ -2,7 +2,7 @@ import {AgnesApi} from '../api/agnes-api.js'
 import {abortableSleep} from '../api/client.js'
 import {findRunningSyncJob, waitForJob} from '../api/jobs.js'
 import {AgnesError, ExitCode} from '../errors.js'
-import {Reporter, silentReporter} from '../reporter.js'
+import {Reporter, silentReporter} from '../ui/reporter.js'
 
 export interface SyncResult {
   /** triggered: a new job; already-running: another sync was in flight (not a failure). */

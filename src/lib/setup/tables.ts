@@ -1,6 +1,6 @@
 import {AgnesApi, RegisterTableRequest, RegistryRow} from '../api/agnes-api.js'
 import {AgnesError, ConflictError, InvalidInputError} from '../errors.js'
-import {Reporter, silentReporter} from '../reporter.js'
+import {Reporter, silentReporter} from '../ui/reporter.js'
 
 export const SOURCE_TYPES = ['keboola', 'bigquery', 'jira', 'local', 'databricks', 'snowflake'] as const
 export const QUERY_MODES = ['local', 'remote', 'materialized'] as const

@@ -1,0 +1,98 @@
+import {DeployContext, openDeployContext} from './context.js'
+import {runningAppDigest} from '../docker/socket.js'
+import {appendHistory} from './history.js'
+import {InstanceState, writeState} from '../instance/state.js'
+import {createRegistryClient} from '../image-registry/client.js'
+import {Reporter} from '../ui/reporter.js'
+import {Channel, validateVersionTag} from '../image-registry/versions.js'
+import {readJournal} from './journal.js'
+import {describe, switchVersion} from './switch.js'
+import {CommonSwitchOptions, recoverFromJournal, throwIfFailed} from './upgrade.js'
+import {withLockedInstance} from '../instance/lock.js'
+
+export interface PinResult {
+  outcome: 'pinned' | 'following'
+  pin?: string
+  channel: Channel
+  changed: boolean
+  from?: {digest: string; version?: string; tag?: string}
+  to: {digest: string; version?: string; tag?: string}
+  durationMs: number
+  message: string
+}
+
+export interface PinOptions extends CommonSwitchOptions {
+  dir: string
+  reporter: Reporter
+  signal?: AbortSignal
+  /** Pin to this version; or, with `channel`, unpin and follow that channel. */
+  version?: string
+  channel?: Channel
+}
+
+/**
+ * `agnes pin <version>`: check the version exists, resolve its digest and switch to it with the same gates
+ * and automatic rollback as an upgrade; afterwards `upgrade` leaves the instance alone. With a channel it
+ * unpins and follows that channel again, switching at once when the digests differ.
+ */
+export async function pin(options: PinOptions): Promise<PinResult> {
+  const started = Date.now()
+  if (options.version) validateVersionTag(options.version)
+  return withLockedInstance(options.dir, options.version ? 'pin' : 'unpin', async (instance) => {
+    const {paths, state} = instance
+    let ctx: DeployContext | undefined
+    const context = async () => (ctx ??= await openDeployContext(instance, options.reporter, options.signal))
+    const journal = await readJournal(paths)
+    if (journal) await recoverFromJournal(await context(), journal, options)
+
+    const tag = options.version ?? options.channel ?? state.channel
+    const registry = createRegistryClient({signal: options.signal})
+    let digest: string
+    try {
+      options.reporter.progress(`Resolving ${state.repository}:${tag}…`)
+      digest = (await registry.resolveDigest(state.repository, tag, {signal: options.signal})).digest
+    } finally {
+      await registry.close()
+    }
+
+    const following = (next: InstanceState) => {
+      if (options.version) next.pin = options.version
+      else {
+        delete next.pin
+        next.channel = options.channel ?? next.channel
+      }
+
+      next.rejected = next.rejected.filter((rejected) => rejected !== digest)
+    }
+
+    const result = (changed: boolean, from?: PinResult['from'], to: PinResult['to'] = {digest, tag}): PinResult => ({
+      changed,
+      channel: state.channel,
+      durationMs: Date.now() - started,
+      from,
+      message: `${changed ? `switched to ${describe({...to, repository: state.repository})}; ` : ''}${options.version ? `pinned to ${options.version}` : `following the ${state.channel} channel`}${changed ? '.' : '; the running version already matches.'}`,
+      outcome: options.version ? 'pinned' : 'following',
+      pin: state.pin,
+      to,
+    })
+
+    const running = await runningAppDigest(state.project, state.repository, paths.dir)
+    if ((running.digest ?? state.current?.digest) === digest) {
+      following(state)
+      await writeState(paths, state)
+      await appendHistory(paths, {action: options.version ? 'pin' : 'unpin', durationMs: Date.now() - started, outcome: options.version ? 'pinned' : 'following', time: new Date().toISOString(), to: {digest, tag}})
+      return result(false)
+    }
+
+    const outcome = await switchVersion(await context(), {digest, repository: state.repository, tag}, {
+      action: options.version ? 'pin' : 'unpin',
+      alertWebhook: options.alertWebhook,
+      allowPull: true,
+      healthTimeoutMs: options.healthTimeoutMs,
+      onSuccess: following,
+      smoke: options.smoke,
+    })
+    throwIfFailed(outcome, {durationMs: Date.now() - started, from: outcome.from, outcome: outcome.outcome, reason: outcome.reason, rollbackMs: outcome.rollbackMs, to: outcome.to})
+    return result(true, outcome.from, outcome.to)
+  })
+}
