@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import type {Reporter} from '../lib/ui/reporter.js'
-import type {CommonSwitchOptions} from '../lib/deploy/upgrade.js'
+import type {CommonSwitchOptions} from '../lib/deploy/outcome.js'
 
 /** Flags of every command that switches the running version (upgrade, pin, rollback). */
 export const switchFlags = {

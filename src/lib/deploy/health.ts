@@ -3,7 +3,7 @@ import {AgnesError, DockerError, ExitCode, InterruptedError} from '../errors.js'
 import {redact} from '../secrets/redact.js'
 import {Reporter} from '../ui/reporter.js'
 
-/** The body of GET /api/health (CONTRACT §1.1). HTTP 200 alone proves nothing: read status and db_schema. */
+/** The body of GET /api/health. HTTP 200 alone proves nothing: read status and db_schema (docs/design.md#health-is-the-apps-own-word). */
 export interface HealthBody {
   status?: string
   db_schema?: string
@@ -65,12 +65,23 @@ export async function fetchVersion(baseUrl: string, signal?: AbortSignal): Promi
   return result?.status === 200 ? result.body : undefined
 }
 
+/** The schema version a health answer reports. */
+export function schemaOf(health: HealthBody | undefined): number | string | undefined {
+  return health?.current
+}
+
+/** The last health answer a failed gate saw. */
+export function lastSeenHealth(error: unknown): HealthBody | undefined {
+  if (error instanceof UnhealthyError || error instanceof EngineInterruptedError) return error.details?.lastHealth as HealthBody | undefined
+  return undefined
+}
+
 /** What the gate learns about the app container on each poll; a fatal one ends the wait at once. */
 export interface ContainerVerdict {
   fatal: boolean
   description: string
   logTail?: string
-  /** The engine, not the release, ended the container (see appContainerWatcher in deploy.ts). */
+  /** The engine, not the release, ended the container (see appContainerWatcher in app-container.ts). */
   interrupted?: boolean
 }
 
@@ -130,7 +141,7 @@ export async function waitForHealthy(options: HealthGateOptions): Promise<Health
     if (isHealthy(body)) return {elapsedMs: Date.now() - started, health: body as HealthBody}
     lastBody = body ?? lastBody
     const elapsed = Date.now() - started
-    // A database schema ahead of the code does not heal by waiting (CONTRACT lesson 32): fail soon.
+    // A database schema ahead of the code does not heal by waiting (docs/design.md#health-is-the-apps-own-word): fail soon.
     mismatchSince = body?.db_schema === 'mismatch' ? (mismatchSince ?? Date.now()) : undefined
     if (mismatchSince !== undefined && Date.now() - mismatchSince >= (options.mismatchGraceMs ?? SCHEMA_MISMATCH_GRACE_MS)) {
       throw new UnhealthyError(`the app reports db_schema mismatch (database schema ${body?.current}, this version expects ${body?.expected})`, {

@@ -1,14 +1,9 @@
-import {DeployContext, openDeployContext} from './context.js'
-import {runningAppDigest} from '../docker/socket.js'
-import {appendHistory} from './history.js'
 import {InstanceState, writeState} from '../instance/state.js'
-import {createRegistryClient} from '../image-registry/client.js'
-import {Reporter} from '../ui/reporter.js'
 import {Channel, validateVersionTag} from '../image-registry/versions.js'
-import {readJournal} from './journal.js'
-import {describe, switchVersion} from './switch.js'
-import {CommonSwitchOptions, recoverFromJournal, throwIfFailed} from './upgrade.js'
-import {withLockedInstance} from '../instance/lock.js'
+import {appendHistory} from './history.js'
+import {describe, throwIfFailed} from './outcome.js'
+import {SessionOptions, withDeploySession} from './session.js'
+import {switchVersion} from './switch.js'
 
 export interface PinResult {
   outcome: 'pinned' | 'following'
@@ -21,10 +16,7 @@ export interface PinResult {
   message: string
 }
 
-export interface PinOptions extends CommonSwitchOptions {
-  dir: string
-  reporter: Reporter
-  signal?: AbortSignal
+export interface PinOptions extends SessionOptions {
   /** Pin to this version; or, with `channel`, unpin and follow that channel. */
   version?: string
   channel?: Channel
@@ -38,22 +30,12 @@ export interface PinOptions extends CommonSwitchOptions {
 export async function pin(options: PinOptions): Promise<PinResult> {
   const started = Date.now()
   if (options.version) validateVersionTag(options.version)
-  return withLockedInstance(options.dir, options.version ? 'pin' : 'unpin', async (instance) => {
+  return withDeploySession(options.version ? 'pin' : 'unpin', options, async (session) => {
+    const {instance} = session
     const {paths, state} = instance
-    let ctx: DeployContext | undefined
-    const context = async () => (ctx ??= await openDeployContext(instance, options.reporter, options.signal))
-    const journal = await readJournal(paths)
-    if (journal) await recoverFromJournal(await context(), journal, options)
-
     const tag = options.version ?? options.channel ?? state.channel
-    const registry = createRegistryClient({signal: options.signal})
-    let digest: string
-    try {
-      options.reporter.progress(`Resolving ${state.repository}:${tag}…`)
-      digest = (await registry.resolveDigest(state.repository, tag, {signal: options.signal})).digest
-    } finally {
-      await registry.close()
-    }
+    options.reporter.progress(`Resolving ${state.repository}:${tag}…`)
+    const digest = await session.resolve(tag)
 
     const following = (next: InstanceState) => {
       if (options.version) next.pin = options.version
@@ -76,7 +58,7 @@ export async function pin(options: PinOptions): Promise<PinResult> {
       to,
     })
 
-    const running = await runningAppDigest(state.project, state.repository, paths.dir)
+    const running = await session.deps.runningApp(instance)
     if ((running.digest ?? state.current?.digest) === digest) {
       following(state)
       await writeState(paths, state)
@@ -84,7 +66,7 @@ export async function pin(options: PinOptions): Promise<PinResult> {
       return result(false)
     }
 
-    const outcome = await switchVersion(await context(), {digest, repository: state.repository, tag}, {
+    const outcome = await switchVersion(await session.context(), {digest, repository: state.repository, tag}, {
       action: options.version ? 'pin' : 'unpin',
       alertWebhook: options.alertWebhook,
       allowPull: true,

@@ -1,19 +1,12 @@
-import {openDeployContext} from './context.js'
 import {InvalidInputError, NotFoundError} from '../errors.js'
 import {digestReference, isDigest} from '../image-registry/image-ref.js'
-import {Deployment, InstanceState} from '../instance/state.js'
-import {createRegistryClient} from '../image-registry/client.js'
-import {Reporter} from '../ui/reporter.js'
 import {isVersionTag} from '../image-registry/versions.js'
-import {readJournal} from './journal.js'
-import {describe, switchVersion} from './switch.js'
-import {CommonSwitchOptions, recoverFromJournal, throwIfFailed} from './upgrade.js'
-import {withLockedInstance} from '../instance/lock.js'
+import {Deployment, InstanceState} from '../instance/state.js'
+import {describe, throwIfFailed} from './outcome.js'
+import {DeploySession, SessionOptions, withDeploySession} from './session.js'
+import {switchVersion} from './switch.js'
 
-export interface RollbackOptions extends CommonSwitchOptions {
-  dir: string
-  reporter: Reporter
-  signal?: AbortSignal
+export interface RollbackOptions extends SessionOptions {
   /** A version tag or a digest; default the last known-good deployment before the current one. */
   to?: string
 }
@@ -39,24 +32,19 @@ function validateRollbackTarget(to: string): void {
   })
 }
 
-async function findTarget(options: RollbackOptions, current: Deployment, knownGood: Deployment[], rejected: string[], repository: string): Promise<{target: Deployment; allowPull: boolean}> {
+async function findTarget(session: DeploySession, wantedTarget: string | undefined, current: Deployment): Promise<{target: Deployment; allowPull: boolean}> {
+  const {knownGood, rejected, repository} = session.instance.state
   const earlier = knownGood.filter((deployment) => deployment.digest !== current.digest && !rejected.includes(deployment.digest))
-  if (!options.to) {
+  if (!wantedTarget) {
     if (earlier.length === 0) throw new NotFoundError('there is no earlier known-good deployment to roll back to', {hint: 'See `agnes history`; `agnes pin <version>` switches to any published version.'})
     return {allowPull: false, target: earlier[0]}
   }
 
-  const wanted = options.to.trim()
+  const wanted = wantedTarget.trim()
   const known = knownGood.find((deployment) => deployment.digest === wanted || deployment.tag === wanted || deployment.versionTag === wanted)
   if (known) return {allowPull: false, target: known}
   if (isDigest(wanted)) return {allowPull: true, target: {deployedAt: '', digest: wanted, repository}}
-  const registry = createRegistryClient({signal: options.signal})
-  try {
-    const digest = (await registry.resolveDigest(repository, wanted, {signal: options.signal})).digest
-    return {allowPull: true, target: {deployedAt: '', digest, repository, tag: wanted}}
-  } finally {
-    await registry.close()
-  }
+  return {allowPull: true, target: {deployedAt: '', digest: await session.resolve(wanted), repository, tag: wanted}}
 }
 
 /**
@@ -78,14 +66,12 @@ export function pinAfterRollback(state: Pick<InstanceState, 'pin'>, target: Pick
 export async function rollback(options: RollbackOptions): Promise<RollbackResult> {
   const started = Date.now()
   if (options.to !== undefined) validateRollbackTarget(options.to)
-  return withLockedInstance(options.dir, 'rollback', async (instance) => {
-    const {paths, state} = instance
-    const journal = await readJournal(paths)
-    const ctx = await openDeployContext(instance, options.reporter, options.signal)
-    if (journal) await recoverFromJournal(ctx, journal, options)
+  return withDeploySession('rollback', options, async (session) => {
+    const {state} = session.instance
+    const ctx = await session.context()
     const current = state.current
     if (!current) throw new NotFoundError('the instance has no recorded deployment yet', {hint: 'Run `agnes up` first.'})
-    const {allowPull, target} = await findTarget(options, current, state.knownGood, state.rejected, state.repository)
+    const {allowPull, target} = await findTarget(session, options.to, current)
     const local = Boolean(await ctx.engine.imageId(digestReference(target.repository, target.digest)))
     const pinBefore = state.pin
     const outcome = await switchVersion(ctx, {digest: target.digest, repository: target.repository, tag: target.tag, version: target.version}, {

@@ -1,7 +1,7 @@
 import {connectToInstance} from '../api/connect.js'
 import {Reporter} from '../ui/reporter.js'
 import {runSmoke} from '../smoke.js'
-import {SmokeGate} from './switch.js'
+import {SmokeGate} from './outcome.js'
 
 /**
  * The smoke test as an upgrade gate: no minimum table count (a fresh instance has none) and no sync trigger

@@ -1,13 +1,14 @@
-import {DeployContext, desiredTag, ensureImage, newRegistryClient, openDeployContext, preflight, recordDeployment, resolveTag, startDigest} from './context.js'
 import {ConflictError} from '../errors.js'
 import {digestReference} from '../image-registry/image-ref.js'
-import {appendHistory} from './history.js'
-import {withLockedInstance} from '../instance/lock.js'
 import {Deployment, instancePort} from '../instance/state.js'
-import {Reporter} from '../ui/reporter.js'
-import {readJournal} from './journal.js'
-import {describe, switchVersion} from './switch.js'
-import {CommonSwitchOptions, RecoveryOutcome, recoverFromJournal, throwIfFailed} from './upgrade.js'
+import {DeployContext, desiredTag} from './context.js'
+import {appendHistory} from './history.js'
+import {describe, throwIfFailed} from './outcome.js'
+import {preflight} from './preflight.js'
+import {RecoveryOutcome} from './recover.js'
+import {DeploySession, SessionOptions, withDeploySession} from './session.js'
+import {ensureImage, recordDeployment, startDigest} from './start.js'
+import {switchVersion} from './switch.js'
 
 export interface UpResult {
   dir: string
@@ -27,10 +28,7 @@ export interface UpResult {
   switched: boolean
 }
 
-export interface UpOptions extends CommonSwitchOptions {
-  dir: string
-  reporter: Reporter
-  signal?: AbortSignal
+export interface UpOptions extends SessionOptions {
   /** Deploy a digest that was rolled back before. */
   force: boolean
 }
@@ -55,18 +53,17 @@ function recordedFor(current: Deployment | undefined, repository: string, tag: s
  * instance this changes nothing.
  */
 export async function up(options: UpOptions): Promise<UpResult> {
-  return withLockedInstance(options.dir, 'up', async (instance) => {
-    const ctx = await openDeployContext(instance, options.reporter, options.signal)
-    return upLocked(ctx, options)
+  // The preflight runs before the journal is finished: a host that cannot run the instance is refused first.
+  return withDeploySession('up', {...options, recover: false}, async (session) => {
+    const ctx = await session.context()
+    for (const warning of await preflight(ctx)) ctx.reporter.warn(warning)
+    return upLocked(session, ctx, await session.recover(), options)
   })
 }
 
-async function upLocked(ctx: DeployContext, options: UpOptions): Promise<UpResult> {
+async function upLocked(session: DeploySession, ctx: DeployContext, recovered: RecoveryOutcome | undefined, options: UpOptions): Promise<UpResult> {
   const started = Date.now()
   const {state, paths} = ctx.instance
-  for (const warning of await preflight(ctx)) ctx.reporter.warn(warning)
-  const journal = await readJournal(paths)
-  const recovered = journal ? await recoverFromJournal(ctx, journal, options) : undefined
 
   const tag = desiredTag(state)
   const current = state.current
@@ -75,12 +72,7 @@ async function upLocked(ctx: DeployContext, options: UpOptions): Promise<UpResul
     digest = current.digest
   } else {
     ctx.reporter.progress(`Resolving ${state.repository}:${tag}…`)
-    const registry = newRegistryClient(ctx.signal)
-    try {
-      digest = await resolveTag(registry, state.repository, tag, ctx.signal)
-    } finally {
-      await registry.close()
-    }
+    digest = await session.resolve(tag)
   }
 
   if (state.rejected.includes(digest) && !options.force && current?.digest !== digest) {

@@ -1,4 +1,4 @@
-import {MIN_FREE_DISK, memoryBytes} from '../deploy/context.js'
+import {MIN_FREE_DISK, memoryBytes} from '../deploy/host-requirements.js'
 import type {HealthBody} from '../deploy/health.js'
 import type {HistoryEntry} from '../deploy/history.js'
 import type {LockOwner} from '../instance/lock-file.js'
@@ -22,7 +22,7 @@ export interface Finding {
 
 const GIB = 1024 ** 3
 const DAY_MS = 24 * 3600 * 1000
-/** `agnes up` refuses to pull with less than this free under the engine's root (src/lib/deploy/context.ts preflight). */
+/** `agnes up` refuses to pull with less than this free under the engine's root (src/lib/deploy/preflight.ts). */
 export const LOW_FREE_DISK = 10 * GIB
 /** The compose template's default ulimit (templates/docker-compose.yml). */
 export const DEFAULT_NOFILE = 65_536

@@ -1,6 +1,6 @@
-// The deploy path's decisions against a fake host: a fake engine and Compose that run one app container
-// from the image named in the managed docker-compose.yml, and a tiny HTTP server that answers /api/health
-// for it. Nothing here touches Docker.
+// The deploy path's decisions against a fake host (fake-host.ts): a fake engine and Compose that run one app
+// container from the image named in the managed docker-compose.yml, and a tiny HTTP server that answers
+// /api/health for it. Nothing here touches Docker.
 import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {createServer, type Server} from 'node:http'
 import {tmpdir} from 'node:os'
@@ -9,11 +9,11 @@ import {Readable} from 'node:stream'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {pruneBackups, writeTar} from '../../../src/lib/backup/snapshots.js'
-import {appContainerWatcher, DeployContext, rollbackHealthTimeoutMs} from '../../../src/lib/deploy/context.js'
-import {Compose} from '../../../src/lib/docker/compose.js'
-import {DockerEngine} from '../../../src/lib/docker/engine.js'
+import {appContainerWatcher} from '../../../src/lib/deploy/app-container.js'
+import {DeployContext} from '../../../src/lib/deploy/context.js'
+import {rollbackHealthTimeoutMs} from '../../../src/lib/deploy/start.js'
 import {EnvFile} from '../../../src/lib/instance/env-file.js'
-import {AgnesError, DockerError} from '../../../src/lib/errors.js'
+import {AgnesError} from '../../../src/lib/errors.js'
 import {readHistory} from '../../../src/lib/deploy/history.js'
 import {renderCompose, writeManagedFile} from '../../../src/lib/instance/managed-files.js'
 import {instancePaths, InstancePaths} from '../../../src/lib/instance/paths.js'
@@ -22,163 +22,10 @@ import {RecordingReporter} from '../../../src/lib/ui/reporter.js'
 import {instanceStatus, nextSteps} from '../../../src/lib/deploy/status.js'
 import {Journal, readJournal, writeJournal} from '../../../src/lib/deploy/journal.js'
 import {pinAfterRollback} from '../../../src/lib/deploy/rollback.js'
-import {switchVersion, SwitchOptions} from '../../../src/lib/deploy/switch.js'
-import {recoverFromJournal} from '../../../src/lib/deploy/upgrade.js'
-
-const REPO = '127.0.0.1:5000/unit/agnes'
-const OLD = `sha256:${'a'.repeat(64)}`
-const NEW = `sha256:${'b'.repeat(64)}`
-const OLDER = `sha256:${'c'.repeat(64)}`
-const imageIdOf = (digest: string) => `sha256:${digest.slice(7, 15)}${'0'.repeat(56)}`
-
-interface AppContainer {
-  id: string
-  digest: string
-  status: 'running' | 'exited'
-  restartCount: number
-  startedAt: number
-}
-
-/** The fake host: what runs, what the tests break, and every call made. */
-class Host {
-  app: AppContainer | undefined
-  schedulerRunning = true
-  images = new Set<string>()
-  /** ms after start until a digest's app is healthy (missing: at once; Infinity: never). */
-  bootMs = new Map<string, number>()
-  calls: string[] = []
-  engineDown = false
-  /** Every engine call fails, as while the Docker daemon restarts. */
-  engineGone = false
-  /** The app container's restart policy and the code it exited with (a stopped or crashed container). */
-  restartPolicy = 'no'
-  exitCode = 0
-  composeBroken = false
-  /** What the failing compose prints (Compose v2 names no file for a YAML error). */
-  composeSays = 'docker-compose.override.yml: yaml: line 2: did not find expected key'
-  failBackup = false
-  /** A digest whose app container cannot be started (compose up fails). */
-  failUpDigest: string | undefined
-  otherContainers: Array<{Id: string; ImageID: string; Labels: Record<string, string>}> = []
-  removed: string[] = []
-  private nextId = 1
-
-  constructor(readonly paths: InstancePaths) {}
-
-  healthy(): boolean {
-    if (!this.app || this.app.status !== 'running') return false
-    return Date.now() - this.app.startedAt >= (this.bootMs.get(this.app.digest) ?? 0)
-  }
-
-  composeDigest(): string {
-    return /image: \S+@(sha256:[0-9a-f]{64})/.exec(readFileSync(this.paths.compose, 'utf8'))![1]
-  }
-
-  engine(): DockerEngine {
-    const host = this
-    const api = {
-      getContainer: (id: string) => ({
-        getArchive: async () => {
-          if (host.failBackup) throw new Error('no space left on device')
-          return Readable.from(writeTar([{name: 'state', type: 'directory'}, {content: `db of ${id}`, name: 'state/system.duckdb', type: 'file'}]))
-        },
-        inspect: async () => ({HostConfig: {RestartPolicy: {MaximumRetryCount: 0, Name: host.restartPolicy}}, State: {OOMKilled: false, Restarting: false, Running: host.app?.id === id && host.app.status === 'running'}}),
-      }),
-      getImage: (reference: string) => ({
-        inspect: async () => {
-          const digest = [...host.images].find((candidate) => reference === imageIdOf(candidate) || reference.endsWith(candidate))
-          if (!digest) throw Object.assign(new Error('no such image'), {statusCode: 404})
-          return {Id: imageIdOf(digest), RepoDigests: [`${REPO}@${digest}`]}
-        },
-      }),
-      listImages: async () => [...host.images].map((digest) => ({Id: imageIdOf(digest), RepoDigests: [`${REPO}@${digest}`]})),
-      listContainers: async () => [
-        ...(host.app ? [{Id: host.app.id, ImageID: imageIdOf(host.app.digest), Labels: {'com.docker.compose.project.working_dir': host.paths.dir}}] : []),
-        ...host.otherContainers,
-      ],
-      ping: async () => {
-        if (host.engineDown || host.engineGone) throw new Error('connect ENOENT /var/run/docker.sock')
-      },
-    }
-    const engine = {
-      api,
-      async containerState(id: string) {
-        if (host.engineGone) throw Object.assign(new Error('connect ENOENT /var/run/docker.sock'), {code: 'ENOENT'})
-        if (host.app?.id !== id) return undefined
-        const exitCode = host.app.status === 'running' ? 0 : host.exitCode
-        return {exitCode, imageId: imageIdOf(host.app.digest), restartCount: host.app.restartCount, restarting: false, running: host.app.status === 'running', startedAt: String(host.app.startedAt), status: host.app.status}
-      },
-      async imageId(reference: string) {
-        const digest = [...host.images].find((candidate) => reference.endsWith(candidate))
-        return digest ? imageIdOf(digest) : undefined
-      },
-      async info() {
-        return {dockerRootDir: '/nonexistent', memTotal: 0, serverVersion: 'fake'}
-      },
-      async logTail() {
-        return ''
-      },
-      async projectContainers(_project: string, service?: string) {
-        if (host.engineGone) throw Object.assign(new Error('connect ENOENT /var/run/docker.sock'), {code: 'ENOENT'})
-        if (!host.app || (service && service !== 'app')) return []
-        return [{id: host.app.id, image: `${REPO}@${host.app.digest}`, imageId: imageIdOf(host.app.digest), name: 'app', service: 'app', state: host.app.status, status: host.app.status}]
-      },
-      async pull(reference: string) {
-        host.calls.push(`pull ${reference}`)
-        host.images.add(reference.split('@')[1])
-      },
-      async removeImage(reference: string) {
-        const digest = [...host.images].find((candidate) => reference === imageIdOf(candidate) || reference.endsWith(`@${candidate}`))
-        if (!digest) return false
-        host.removed.push(digest)
-        host.images.delete(digest)
-        return true
-      },
-    }
-    return engine as unknown as DockerEngine
-  }
-
-  compose(): Compose {
-    const host = this
-    const fail = (args: string[]) => {
-      if (host.composeBroken) throw new DockerError(`\`docker compose ${args.join(' ')}\` failed (exit 15): ${host.composeSays}`)
-    }
-
-    return {
-      async activeServices() {
-        fail(['config'])
-        return ['app', 'scheduler']
-      },
-      command: {argv: ['docker', 'compose'], flavour: 'v2', version: '2.29.0'},
-      async exec(args: string[]) {
-        host.calls.push(args.join(' '))
-        fail(args)
-        return {exitCode: 0, stderr: '', stdout: ''}
-      },
-      async stop(services: string[]) {
-        host.calls.push(`stop ${services.join(' ')}`)
-        fail(['stop'])
-        if (services.includes('app') && host.app) host.app.status = 'exited'
-        if (services.includes('scheduler')) host.schedulerRunning = false
-      },
-      async up(services: string[]) {
-        host.calls.push(`up ${services.join(' ')}`)
-        fail(['up'])
-        if (services.includes('scheduler')) host.schedulerRunning = true
-        if (!services.includes('app')) return
-        const digest = host.composeDigest()
-        if (digest === host.failUpDigest) throw new DockerError(`\`docker compose up\` failed (exit 1): cannot start ${digest}`)
-        if (host.app?.digest === digest && host.app.status === 'running') return
-        if (host.app?.digest === digest) {
-          Object.assign(host.app, {startedAt: Date.now(), status: 'running'})
-          return
-        }
-
-        host.app = {digest, id: `container-${host.nextId++}`, restartCount: 0, startedAt: Date.now(), status: 'running'}
-      },
-    } as unknown as Compose
-  }
-}
+import {SwitchOptions} from '../../../src/lib/deploy/outcome.js'
+import {recoverFromJournal} from '../../../src/lib/deploy/recover.js'
+import {switchVersion} from '../../../src/lib/deploy/switch.js'
+import {AppContainer, Host, NEW, OLD, OLDER, REPO, imageIdOf} from './fake-host.js'
 
 let dir: string
 let paths: InstancePaths
@@ -217,7 +64,7 @@ beforeEach(async () => {
   host.images.add(OLD)
   host.app = {digest: OLD, id: 'container-old', restartCount: 0, startedAt: 0, status: 'running'}
   reporter = new RecordingReporter()
-  ctx = {baseUrl: `http://127.0.0.1:${port}`, compose: host.compose(), engine: host.engine(), instance: {env: EnvFile.parse(`AGNES_HTTP_PORT=${port}\n`), paths, state}, reporter}
+  ctx = {baseUrl: `http://127.0.0.1:${port}`, compose: host.compose(), engine: host.engine(), engineOpenFileLimit: () => ({limit: host.openFileLimit}), instance: {env: EnvFile.parse(`AGNES_HTTP_PORT=${port}\n`), paths, state}, reporter}
 })
 
 afterEach(async () => {
