@@ -1,8 +1,10 @@
 // A fake host for the deploy path: a fake engine and Compose that run one app container from the image
 // named in the managed docker-compose.yml, a fake registry, and a tiny HTTP server that answers for the app.
 // Nothing here touches Docker.
-import {readFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {createServer, type Server} from 'node:http'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 import {Readable} from 'node:stream'
 
 import {writeTar} from '../../../src/lib/backup/snapshots.js'
@@ -11,7 +13,10 @@ import {Compose} from '../../../src/lib/docker/compose.js'
 import {DockerEngine} from '../../../src/lib/docker/engine.js'
 import {DockerError, NotFoundError} from '../../../src/lib/errors.js'
 import type {RegistryClient} from '../../../src/lib/image-registry/client.js'
-import {InstancePaths} from '../../../src/lib/instance/paths.js'
+import {renderCompose, writeManagedFile} from '../../../src/lib/instance/managed-files.js'
+import {InstancePaths, instancePaths} from '../../../src/lib/instance/paths.js'
+import {Deployment, InstanceState, writeState} from '../../../src/lib/instance/state.js'
+import {RecordingReporter} from '../../../src/lib/ui/reporter.js'
 
 export const REPO = '127.0.0.1:5000/unit/agnes'
 export const OLD = `sha256:${'a'.repeat(64)}`
@@ -228,4 +233,49 @@ export async function serveApp(host: Host, busy: {syncLocked: boolean} = {syncLo
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return {close: () => new Promise((resolve) => server.close(() => resolve())), port: (server.address() as {port: number}).port, server}
+}
+
+/** An instance directory on the fake host, running OLD from the stable channel, with its app answering. */
+export interface FakeInstance {
+  dir: string
+  paths: InstancePaths
+  host: Host
+  registry: FakeRegistry
+  busy: {syncLocked: boolean}
+  reporter: RecordingReporter
+  deps: DeployDeps
+  /** state.json as it is on disk now. */
+  state(): InstanceState
+  close(): Promise<void>
+}
+
+export async function fakeInstance(options: {state?: Partial<InstanceState>; tags?: Record<string, string>; env?: string} = {}): Promise<FakeInstance> {
+  const dir = mkdtempSync(join(tmpdir(), 'agnes-deploy-fake-'))
+  const paths = instancePaths(dir)
+  mkdirSync(paths.agnesDir, {recursive: true})
+  const host = new Host(paths)
+  const busy = {syncLocked: false}
+  const app = await serveApp(host, busy)
+  const old: Deployment = {deployedAt: '2026-04-01T00:00:00.000Z', digest: OLD, repository: REPO, tag: 'stable'}
+  const state: InstanceState = {channel: 'stable', createdAt: '', current: old, knownGood: [old], managedFiles: {}, project: 'unit', rejected: [], repository: REPO, stateVersion: 1, tls: 'none', ...options.state}
+  await writeManagedFile(paths, state, paths.compose, await renderCompose(`${REPO}@${state.current?.digest ?? OLD}`))
+  await writeState(paths, state)
+  writeFileSync(paths.env, `AGNES_HTTP_PORT=${app.port}\n${options.env ?? ''}`, {mode: 0o600})
+  host.images.add(OLD)
+  host.app = {digest: state.current?.digest ?? OLD, id: 'container-old', restartCount: 0, startedAt: 0, status: 'running'}
+  const registry = new FakeRegistry(options.tags ?? {stable: OLD})
+  return {
+    busy,
+    async close() {
+      await app.close()
+      rmSync(dir, {force: true, recursive: true})
+    },
+    deps: host.deps(registry),
+    dir,
+    host,
+    paths,
+    registry,
+    reporter: new RecordingReporter(),
+    state: () => JSON.parse(readFileSync(paths.stateFile, 'utf8')) as InstanceState,
+  }
 }
