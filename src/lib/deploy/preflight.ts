@@ -101,7 +101,7 @@ export async function checkComposeConfig(ctx: DeployContext): Promise<void> {
  * Everything that could make a switch fail before the new version starts, checked while the old one
  * keeps serving: the engine, the merged compose config, a hand edit of the managed compose file, the
  * open-file limit, the target image on this host (pulled when allowed), room for the state backup.
- * Nothing is stopped and no journal is written until all of it holds.
+ * Nothing is stopped and no journal is written until all of it holds (docs/design.md#check-the-plan-before-arming-recovery).
  */
 export async function checkSwitchPlan(ctx: DeployContext, reference: string, options: {allowPull: boolean; afterPull?: () => Promise<void>}): Promise<void> {
   const {paths, state} = ctx.instance

@@ -30,8 +30,9 @@ export interface DeploySession {
 
 /**
  * The prologue every switching command shares: take the lock and load the instance (a second run is
- * `locked`, exit 75), finish what an interrupted run left in the journal, then run `work`. The engine,
- * Compose and the registry client are opened only when used, and closed when the session ends.
+ * `locked`, exit 75: docs/design.md#one-run-at-a-time), finish what an interrupted run left in the journal
+ * (docs/design.md#crash-safe-the-journal), then run `work`. The engine, Compose and the registry client are
+ * opened only when used, and the registry client is closed when the session ends.
  */
 export async function withDeploySession<T>(command: string, options: SessionOptions & {recover?: boolean}, work: (session: DeploySession) => Promise<T>): Promise<T> {
   const deps = options.deps ?? hostDeployDeps

@@ -37,7 +37,10 @@ export interface UpgradeOptions extends SessionOptions {
   maxDeferMs: number
 }
 
-/** The cron path: follow the channel with health- and smoke-gated automatic rollback. */
+/**
+ * The cron path: follow the channel with health- and smoke-gated automatic rollback. A tick with nothing to
+ * do asks the registry once and never opens the engine (docs/design.md#a-quiet-tick-is-cheap).
+ */
 export async function upgrade(options: UpgradeOptions): Promise<UpgradeResult> {
   const started = Date.now()
   return withDeploySession('upgrade', {...options, recover: !options.check}, async (session) => {
