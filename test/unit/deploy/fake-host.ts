@@ -6,12 +6,13 @@ import {createServer, type Server} from 'node:http'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {Readable} from 'node:stream'
+import {expect} from 'vitest'
 
 import {writeTar} from '../../../src/lib/backup/snapshots.js'
 import type {DeployDeps} from '../../../src/lib/deploy/context.js'
 import {Compose} from '../../../src/lib/docker/compose.js'
 import {DockerEngine} from '../../../src/lib/docker/engine.js'
-import {DockerError, NotFoundError} from '../../../src/lib/errors.js'
+import {AgnesError, DockerError, NotFoundError} from '../../../src/lib/errors.js'
 import type {RegistryClient} from '../../../src/lib/image-registry/client.js'
 import {renderCompose, writeManagedFile} from '../../../src/lib/instance/managed-files.js'
 import {InstancePaths, instancePaths} from '../../../src/lib/instance/paths.js'
@@ -278,4 +279,14 @@ export async function fakeInstance(options: {state?: Partial<InstanceState>; tag
     reporter: new RecordingReporter(),
     state: () => JSON.parse(readFileSync(paths.stateFile, 'utf8')) as InstanceState,
   }
+}
+
+/** The AgnesError a promise rejects with (and that it does reject with one). */
+export async function failure(promise: Promise<unknown>): Promise<AgnesError> {
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  )
+  expect(error).toBeInstanceOf(AgnesError)
+  return error as AgnesError
 }

@@ -4,9 +4,9 @@ import {afterEach, describe, expect, it} from 'vitest'
 import {pin} from '../../../src/lib/deploy/pin.js'
 import {rollback} from '../../../src/lib/deploy/rollback.js'
 import {up} from '../../../src/lib/deploy/up.js'
-import {AgnesError, InvalidInputError, NotFoundError} from '../../../src/lib/errors.js'
+import {InvalidInputError, NotFoundError} from '../../../src/lib/errors.js'
 import {Deployment} from '../../../src/lib/instance/state.js'
-import {FakeInstance, NEW, OLD, OLDER, REPO, fakeInstance} from './fake-host.js'
+import {FakeInstance, NEW, OLD, OLDER, REPO, fakeInstance, failure} from './fake-host.js'
 
 let instance: FakeInstance
 
@@ -15,15 +15,6 @@ afterEach(async () => {
 })
 
 const common = () => ({deps: instance.deps, dir: instance.dir, healthTimeoutMs: 5000, reporter: instance.reporter})
-
-async function failure(promise: Promise<unknown>): Promise<AgnesError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  )
-  expect(error).toBeInstanceOf(AgnesError)
-  return error as AgnesError
-}
 
 const known = (digest: string, extra: Partial<Deployment> = {}): Deployment => ({deployedAt: '2026-03-01T00:00:00.000Z', digest, repository: REPO, tag: 'stable', ...extra})
 

@@ -13,7 +13,6 @@ import {appContainerWatcher} from '../../../src/lib/deploy/app-container.js'
 import {DeployContext} from '../../../src/lib/deploy/context.js'
 import {rollbackHealthTimeoutMs} from '../../../src/lib/deploy/start.js'
 import {EnvFile} from '../../../src/lib/instance/env-file.js'
-import {AgnesError} from '../../../src/lib/errors.js'
 import {readHistory} from '../../../src/lib/deploy/history.js'
 import {renderCompose, writeManagedFile} from '../../../src/lib/instance/managed-files.js'
 import {instancePaths, InstancePaths} from '../../../src/lib/instance/paths.js'
@@ -25,7 +24,7 @@ import {pinAfterRollback} from '../../../src/lib/deploy/rollback.js'
 import {SwitchOptions} from '../../../src/lib/deploy/outcome.js'
 import {recoverFromJournal} from '../../../src/lib/deploy/recover.js'
 import {switchVersion} from '../../../src/lib/deploy/switch.js'
-import {AppContainer, Host, NEW, OLD, OLDER, REPO, imageIdOf} from './fake-host.js'
+import {AppContainer, Host, NEW, OLD, OLDER, REPO, imageIdOf, failure} from './fake-host.js'
 
 let dir: string
 let paths: InstancePaths
@@ -71,15 +70,6 @@ afterEach(async () => {
   await new Promise((resolve) => server.close(resolve))
   rmSync(dir, {force: true, recursive: true})
 })
-
-async function failure(promise: Promise<unknown>): Promise<AgnesError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  )
-  expect(error).toBeInstanceOf(AgnesError)
-  return error as AgnesError
-}
 
 /** Nothing stopped, no journal, the old version serving, the target not rejected. */
 function leftNothingBehind(): void {

@@ -4,9 +4,9 @@ import {afterEach, describe, expect, it} from 'vitest'
 
 import {Journal, writeJournal} from '../../../src/lib/deploy/journal.js'
 import {UpgradeOptions, upgrade} from '../../../src/lib/deploy/upgrade.js'
-import {AgnesError, InvalidInputError, RolledBackError, TryLaterError} from '../../../src/lib/errors.js'
+import {InvalidInputError, RolledBackError, TryLaterError} from '../../../src/lib/errors.js'
 import {renderCompose, writeManagedFile} from '../../../src/lib/instance/managed-files.js'
-import {FakeInstance, NEW, OLD, REPO, fakeInstance} from './fake-host.js'
+import {FakeInstance, NEW, OLD, REPO, fakeInstance, failure} from './fake-host.js'
 
 let instance: FakeInstance
 
@@ -16,15 +16,6 @@ afterEach(async () => {
 
 function tick(extra: Partial<UpgradeOptions> = {}): ReturnType<typeof upgrade> {
   return upgrade({check: false, deps: instance.deps, dir: instance.dir, force: false, healthTimeoutMs: 5000, maxDeferMs: 2 * 3600_000, reporter: instance.reporter, ...extra})
-}
-
-async function failure(promise: Promise<unknown>): Promise<AgnesError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  )
-  expect(error).toBeInstanceOf(AgnesError)
-  return error as AgnesError
 }
 
 /** What changed on the host besides looking: pulls, compose runs, engine connections. */
