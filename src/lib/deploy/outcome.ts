@@ -4,7 +4,7 @@ import {InstanceState} from '../instance/state.js'
 import {DeployContext} from './context.js'
 import {Journal, JournalDeployment} from './journal.js'
 
-/** The vocabulary of a switch: its options and outcome, shared by switch.ts, switch-back.ts and the commands' lib. */
+/** The vocabulary of a switch: its options and outcome, shared by the switch, the way back, recovery, up, upgrade, pin and rollback. */
 
 export interface SmokeVerdict {
   passed: boolean
