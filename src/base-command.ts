@@ -113,7 +113,13 @@ export abstract class AgnesCommand<T extends typeof Command> extends Command {
 
     const interactive = canPrompt({json: this.jsonEnabled(), nonInteractive: this.flags['non-interactive']})
     this.prompter = interactive ? createInquirerPrompter(this.signal) : undefined
-    const style = chooseProgressStyle({env: process.env, json: this.jsonEnabled(), multiStep: MULTI_STEP_COMMANDS.has(this.id ?? ''), stderrTTY: Boolean(process.stderr.isTTY)})
+    const style = chooseProgressStyle({
+      columns: process.stdout.columns,
+      env: process.env,
+      json: this.jsonEnabled(),
+      multiStep: MULTI_STEP_COMMANDS.has(this.id ?? ''),
+      stderrTTY: Boolean(process.stderr.isTTY),
+    })
     if (style === 'task-list') {
       const {TaskListReporter} = await import('./lib/ui/task-list.js')
       const taskList = await TaskListReporter.create({chalk, stream: process.stderr})

@@ -35,12 +35,14 @@ export interface ProgressSink extends Reporter {
  */
 export type ProgressStyle = 'task-list' | 'timestamped' | 'plain'
 
-export function chooseProgressStyle(options: {multiStep: boolean; json: boolean; stderrTTY: boolean; env: NodeJS.ProcessEnv}): ProgressStyle {
+export function chooseProgressStyle(options: {multiStep: boolean; json: boolean; stderrTTY: boolean; env: NodeJS.ProcessEnv; columns?: number}): ProgressStyle {
   if (!options.multiStep) return 'plain'
   const {env} = options
   const ci = env.CI !== undefined && env.CI !== '' && env.CI !== '0' && env.CI.toLowerCase() !== 'false'
   // The task list redraws itself with cursor movements: a terminal that cannot do that gets log lines.
   if (options.json || !options.stderrTTY || ci || env.TERM === 'dumb') return 'timestamped'
+  // listr2 wraps to the width of stdout; a terminal that reports no width (a 0x0 pty) would get one character a line.
+  if (options.columns !== undefined && options.columns < 20) return 'timestamped'
   return 'task-list'
 }
 

@@ -32,6 +32,8 @@ describe('progress style', () => {
     expect(chooseProgressStyle({env, json: true, multiStep: true, stderrTTY: true})).toBe('timestamped')
     expect(chooseProgressStyle({env: {CI: 'true'}, json: false, multiStep: true, stderrTTY: true})).toBe('timestamped')
     expect(chooseProgressStyle({env: {TERM: 'dumb'}, json: false, multiStep: true, stderrTTY: true})).toBe('timestamped')
+    expect(chooseProgressStyle({columns: 0, env, json: false, multiStep: true, stderrTTY: true})).toBe('timestamped')
+    expect(chooseProgressStyle({columns: 120, env, json: false, multiStep: true, stderrTTY: true})).toBe('task-list')
     expect(chooseProgressStyle({env, json: false, multiStep: false, stderrTTY: true})).toBe('plain')
   })
 })
