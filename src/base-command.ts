@@ -1,4 +1,5 @@
 import {Command, Flags, Interfaces} from '@oclif/core'
+import type {ChalkInstance} from 'chalk'
 
 import {CommandShape, errorDocument, usageErrorFrom} from './cli-errors.js'
 import {AgnesError, ExitCode, InterruptedError, toAgnesError} from './lib/errors.js'
@@ -113,22 +114,7 @@ export abstract class AgnesCommand<T extends typeof Command> extends Command {
 
     const interactive = canPrompt({json: this.jsonEnabled(), nonInteractive: this.flags['non-interactive']})
     this.prompter = interactive ? createInquirerPrompter(this.signal) : undefined
-    const style = chooseProgressStyle({
-      columns: process.stdout.columns,
-      env: process.env,
-      json: this.jsonEnabled(),
-      multiStep: MULTI_STEP_COMMANDS.has(this.id ?? ''),
-      stderrTTY: Boolean(process.stderr.isTTY),
-    })
-    if (style === 'task-list') {
-      const {TaskListReporter} = await import('./lib/ui/task-list.js')
-      const taskList = await TaskListReporter.create({chalk, stream: process.stderr})
-      if (this.prompter) this.prompter = taskList.pausingDuring(this.prompter)
-      this.progressSink = taskList
-    } else {
-      this.progressSink = new LineReporter({paint: this.painter, timestamps: style === 'timestamped', write: (line) => process.stderr.write(line + '\n')})
-    }
-
+    this.progressSink = await this.openProgress(chalk)
     this.reporter = {
       progress: (message) => this.progressLine(message),
       warn: (message) => this.warnLine(message),
@@ -241,6 +227,25 @@ export abstract class AgnesCommand<T extends typeof Command> extends Command {
 
   private commandShape(): CommandShape {
     return {args: this.ctor.args ?? {}, flags: {...(super.ctor as typeof AgnesCommand).baseFlags, ...this.ctor.flags}, id: this.id}
+  }
+
+  /** A task list (listr2, loaded only then) for multi-step work on a terminal; lines otherwise. */
+  private async openProgress(chalk: ChalkInstance): Promise<ProgressSink> {
+    const style = chooseProgressStyle({
+      columns: process.stdout.columns,
+      env: process.env,
+      json: this.jsonEnabled(),
+      multiStep: MULTI_STEP_COMMANDS.has(this.id ?? ''),
+      stderrTTY: Boolean(process.stderr.isTTY),
+    })
+    if (style !== 'task-list') {
+      return new LineReporter({paint: this.painter, timestamps: style === 'timestamped', write: (line) => process.stderr.write(line + '\n')})
+    }
+
+    const {TaskListReporter} = await import('./lib/ui/task-list.js')
+    const taskList = await TaskListReporter.create({chalk, stream: process.stderr})
+    if (this.prompter) this.prompter = taskList.pausingDuring(this.prompter)
+    return taskList
   }
 
   private removeSignalHandlers(): void {
