@@ -1,14 +1,19 @@
 import {Command, Flags, Interfaces} from '@oclif/core'
+import type {ChalkInstance} from 'chalk'
 
 import {CommandShape, errorDocument, usageErrorFrom} from './cli-errors.js'
 import {AgnesError, ExitCode, InterruptedError, toAgnesError} from './lib/errors.js'
 import {setFileWarningSink} from './lib/instance/file-warnings.js'
 import {Prompter, canPrompt, createInquirerPrompter} from './lib/ui/prompt.js'
 import {redact} from './lib/secrets/redact.js'
-import {Reporter} from './lib/ui/reporter.js'
+import {Painter, Style, chalkPainter, loadChalk, noColor, wantsColor} from './lib/ui/colors.js'
+import {LineReporter, ProgressSink, Reporter, chooseProgressStyle} from './lib/ui/reporter.js'
 
 export type AgnesFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof AgnesCommand)['baseFlags'] & T['flags']>
 export type AgnesArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
+
+/** The commands whose work is a sequence of steps: a task list on a terminal, timestamped lines in a log. */
+const MULTI_STEP_COMMANDS = new Set(['configure', 'pin', 'rollback', 'up', 'upgrade'])
 
 const PARSE_ERROR_NAMES = new Set([
   'CLIParseError',
@@ -61,6 +66,8 @@ export abstract class AgnesCommand<T extends typeof Command> extends Command {
   protected prompter: Prompter | undefined
   protected reporter!: Reporter
   protected useColor = false
+  private painter: Painter = noColor
+  private progressSink?: ProgressSink
   private readonly warnings: string[] = []
   private signalHandler?: (signal: NodeJS.Signals) => void
 
@@ -95,12 +102,19 @@ export abstract class AgnesCommand<T extends typeof Command> extends Command {
     this.flags = flags as AgnesFlags<T>
     this.args = args as AgnesArgs<T>
 
-    this.useColor = this.decideColor()
-    const chalk = (await import('chalk')).default
-    chalk.level = this.useColor ? chalk.level || 1 : 0
+    this.useColor = wantsColor({
+      argv: this.argv,
+      env: process.env,
+      json: this.jsonEnabled(),
+      stderrTTY: Boolean(process.stderr.isTTY),
+      stdoutTTY: Boolean(process.stdout.isTTY),
+    })
+    const chalk = await loadChalk(this.useColor)
+    this.painter = chalkPainter(chalk)
 
     const interactive = canPrompt({json: this.jsonEnabled(), nonInteractive: this.flags['non-interactive']})
     this.prompter = interactive ? createInquirerPrompter(this.signal) : undefined
+    this.progressSink = await this.openProgress(chalk)
     this.reporter = {
       progress: (message) => this.progressLine(message),
       warn: (message) => this.warnLine(message),
@@ -124,7 +138,15 @@ export abstract class AgnesCommand<T extends typeof Command> extends Command {
   }
 
   public async run(): Promise<object> {
-    const result = await this.execute()
+    let result: object
+    try {
+      result = await this.execute()
+    } catch (error) {
+      await this.progressSink?.close('failed')
+      throw error
+    }
+
+    await this.progressSink?.close('done')
     if (!this.jsonEnabled()) this.render(result)
     return result
   }
@@ -138,7 +160,7 @@ export abstract class AgnesCommand<T extends typeof Command> extends Command {
   /** Progress for people and logs, on stderr; --quiet flags of subclasses silence it. */
   protected progressLine(message: string): void {
     if (this.isQuiet()) return
-    this.stderrLine(message)
+    this.progressSink?.progress(redact(message))
   }
 
   protected isQuiet(): boolean {
@@ -147,7 +169,7 @@ export abstract class AgnesCommand<T extends typeof Command> extends Command {
 
   protected warnLine(message: string): void {
     this.warnings.push(redact(message))
-    if (!this.jsonEnabled()) this.stderrLine(`${this.paint('yellow', 'Warning:')} ${message}`)
+    if (!this.jsonEnabled()) this.progressSink?.warn(redact(message))
   }
 
   /** A line of the human result on stdout. */
@@ -159,10 +181,8 @@ export abstract class AgnesCommand<T extends typeof Command> extends Command {
     process.stderr.write(redact(line) + '\n')
   }
 
-  protected paint(style: 'bold' | 'dim' | 'green' | 'red' | 'yellow' | 'cyan', text: string): string {
-    if (!this.useColor) return text
-    const codes = {bold: [1, 22], cyan: [36, 39], dim: [2, 22], green: [32, 39], red: [31, 39], yellow: [33, 39]}[style]
-    return `\u001B[${codes[0]}m${text}\u001B[${codes[1]}m`
+  protected paint(style: Style, text: string): string {
+    return this.painter(style, text)
   }
 
   protected toSuccessJson(result: unknown): unknown {
@@ -209,13 +229,23 @@ export abstract class AgnesCommand<T extends typeof Command> extends Command {
     return {args: this.ctor.args ?? {}, flags: {...(super.ctor as typeof AgnesCommand).baseFlags, ...this.ctor.flags}, id: this.id}
   }
 
-  private decideColor(): boolean {
-    if (this.jsonEnabled()) return false
-    if (this.argv.includes('--no-color')) return false
-    if (process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '') return false
-    if (process.env.TERM === 'dumb') return false
-    if (process.env.FORCE_COLOR !== undefined && process.env.FORCE_COLOR !== '0') return true
-    return Boolean(process.stdout.isTTY && process.stderr.isTTY)
+  /** A task list (listr2, loaded only then) for multi-step work on a terminal; lines otherwise. */
+  private async openProgress(chalk: ChalkInstance): Promise<ProgressSink> {
+    const style = chooseProgressStyle({
+      columns: process.stdout.columns,
+      env: process.env,
+      json: this.jsonEnabled(),
+      multiStep: MULTI_STEP_COMMANDS.has(this.id ?? ''),
+      stderrTTY: Boolean(process.stderr.isTTY),
+    })
+    if (style !== 'task-list') {
+      return new LineReporter({paint: this.painter, timestamps: style === 'timestamped', write: (line) => process.stderr.write(line + '\n')})
+    }
+
+    const {TaskListReporter} = await import('./lib/ui/task-list.js')
+    const taskList = await TaskListReporter.create({chalk, stream: process.stderr})
+    if (this.prompter) this.prompter = taskList.pausingDuring(this.prompter)
+    return taskList
   }
 
   private removeSignalHandlers(): void {

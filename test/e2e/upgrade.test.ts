@@ -80,8 +80,15 @@ describe('agnes upgrade follows the channel with gated, automatic rollback', () 
 
   it('applies a good release, then the next run is up to date with no pull and no container change', async () => {
     const digest = await release(published.repository, 'stable-2026.04.5', '0.84.5')
+    // Published from this host: remove it here, so the upgrade pulls it as a customer's host would.
+    const reference = `${published.repository}@${digest}`
+    const imageId = spawnSync('docker', ['image', 'inspect', '--format', '{{.Id}}', reference], {encoding: 'utf8'}).stdout.trim()
+    expect(spawnSync('docker', ['image', 'rm', '--force', imageId]).status).toBe(0)
     const result = await upgrade(instance)
     expect(result.exitCode, result.stderr).toBe(0)
+    const layers = Number(spawnSync('docker', ['image', 'inspect', '--format', '{{len .RootFS.Layers}}', reference], {encoding: 'utf8'}).stdout.trim())
+    expect(layers).toBeGreaterThan(0)
+    expect(result.stderr).toMatch(new RegExp(`Pulled \\S+@${digest} in \\d+\\.\\d s \\(${layers} layers?, `))
     expect(singleJson(result).result).toMatchObject({from: {version: '0.84.2'}, outcome: 'upgraded', to: {digest, version: '0.84.5'}})
     expect(await serving(instance)).toEqual({healthy: true, version: '0.84.5'})
     expect(await tableNames(instance)).toContain('kept_orders')

@@ -5,6 +5,7 @@ import {parseReference} from '../image-registry/image-ref.js'
 import {registryPullAuth} from '../image-registry/client.js'
 import {Reporter} from '../ui/reporter.js'
 import {engineEndpoint, engineFailure, engineTransport} from './endpoint.js'
+import {PullEvent, PullProgress, Throttle} from './pull-progress.js'
 
 export interface ProjectContainer {
   id: string
@@ -35,6 +36,8 @@ export interface ComposeResource {
   /** `com.docker.compose.project.working_dir`: containers have it, volumes do not. */
   workingDir?: string
 }
+
+const PULL_PROGRESS_INTERVAL_MS = 2000
 
 /** A thin, lazily loaded wrapper around the Docker engine API; every failure becomes a typed error. */
 export class DockerEngine {
@@ -79,7 +82,7 @@ export class DockerEngine {
     }
   }
 
-  /** Pulls an image, reporting layer progress; registry problems are exit 8 or 6, the rest exit 9. */
+  /** Pulls an image, reporting layers and megabytes as they arrive; registry problems are exit 8 or 6, the rest exit 9. */
   async pull(reference: string, reporter: Reporter, signal?: AbortSignal): Promise<void> {
     reporter.progress(`Pulling ${reference}…`)
     const started = Date.now()
@@ -92,25 +95,20 @@ export class DockerEngine {
       throw pullError(reference, error)
     }
 
+    const progress = new PullProgress()
+    const throttle = new Throttle(PULL_PROGRESS_INTERVAL_MS)
     await new Promise<void>((resolve, reject) => {
-      const layers = new Map<string, string>()
-      let lastReport = 0
       this.api.modem.followProgress(
         stream,
         (error: Error | null) => (error ? reject(pullError(reference, error)) : resolve()),
-        (event: {id?: string; status?: string; error?: string}) => {
+        (event: PullEvent) => {
           if (event.error) return
-          if (event.id && event.status) layers.set(event.id, event.status)
-          const now = Date.now()
-          if (now - lastReport > 2000 && layers.size > 0) {
-            lastReport = now
-            const done = [...layers.values()].filter((status) => /complete|exists/i.test(status)).length
-            reporter.progress(`  ${done}/${layers.size} layers ready`)
-          }
+          progress.add(event)
+          if (progress.layerCount > 0 && throttle.due()) reporter.progress(`  ${progress.describe()}`)
         },
       )
     })
-    reporter.progress(`Pulled ${reference} in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+    reporter.progress(`Pulled ${reference} in ${((Date.now() - started) / 1000).toFixed(1)} s ${progress.summary()}`)
   }
 
   async projectContainers(project: string, service?: string): Promise<ProjectContainer[]> {
