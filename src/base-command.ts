@@ -109,8 +109,9 @@ export abstract class AgnesCommand<T extends typeof Command> extends Command {
       stderrTTY: Boolean(process.stderr.isTTY),
       stdoutTTY: Boolean(process.stdout.isTTY),
     })
-    const chalk = await loadChalk(this.useColor)
-    this.painter = chalkPainter(chalk)
+    // chalk is loaded only to paint, or for a task list: `--json` and cron runs never load it.
+    const chalk = this.useColor ? await loadChalk(true) : undefined
+    this.painter = chalk ? chalkPainter(chalk) : noColor
 
     const interactive = canPrompt({json: this.jsonEnabled(), nonInteractive: this.flags['non-interactive']})
     this.prompter = interactive ? createInquirerPrompter(this.signal) : undefined
@@ -230,7 +231,7 @@ export abstract class AgnesCommand<T extends typeof Command> extends Command {
   }
 
   /** A task list (listr2, loaded only then) for multi-step work on a terminal; lines otherwise. */
-  private async openProgress(chalk: ChalkInstance): Promise<ProgressSink> {
+  private async openProgress(chalk: ChalkInstance | undefined): Promise<ProgressSink> {
     const style = chooseProgressStyle({
       columns: process.stdout.columns,
       env: process.env,
@@ -243,7 +244,7 @@ export abstract class AgnesCommand<T extends typeof Command> extends Command {
     }
 
     const {TaskListReporter} = await import('./lib/ui/task-list.js')
-    const taskList = await TaskListReporter.create({chalk, stream: process.stderr})
+    const taskList = await TaskListReporter.create({chalk: chalk ?? (await loadChalk(false)), stream: process.stderr})
     if (this.prompter) this.prompter = taskList.pausingDuring(this.prompter)
     return taskList
   }
