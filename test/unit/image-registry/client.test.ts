@@ -7,7 +7,8 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {AuthError, NotFoundError, UnreachableError} from '../../../src/lib/errors.js'
 import {redact} from '../../../src/lib/secrets/redact.js'
-import {MANIFEST_MEDIA_TYPES, type RegistryClient, type RegistryClientOptions, createRegistryClient, parseAuthenticateHeader} from '../../../src/lib/image-registry/client.js'
+import {parseAuthenticateHeader} from '../../../src/lib/image-registry/auth.js'
+import {MANIFEST_MEDIA_TYPES, type RegistryClient, type RegistryClientOptions, createRegistryClient} from '../../../src/lib/image-registry/client.js'
 
 const INDEX_TYPE = 'application/vnd.oci.image.index.v1+json'
 const DIGEST = `sha256:${'a'.repeat(64)}`
