@@ -1,7 +1,8 @@
-import {readdir, rm, stat, statfs} from 'node:fs/promises'
+import {lstat, readdir, rm, stat, statfs} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 
 import {AgnesError, ExitCode, InvalidInputError} from '../errors.js'
+import {assertSafePath} from '../instance/safe-path.js'
 
 /**
  * The state backups in `.agnes/backups`: how they are named, listed and found, how long they are kept, and
@@ -26,7 +27,7 @@ export type BackupKind = 'switch' | 'manual' | 'pre-restore'
 export interface BackupInfo {
   id: string
   file: string
-  bytes: number
+  size: number
   createdAt: string
   label: string
   kind: BackupKind
@@ -60,16 +61,17 @@ async function backupNames(backupsDir: string): Promise<string[]> {
   }
 }
 
-/** Every backup in the directory, newest first; other files there are not backups and are left out. */
+/** Every backup in the directory, newest first; other files (and links) there are not backups and are left out. */
 export async function listBackups(backupsDir: string): Promise<BackupInfo[]> {
+  await assertSafePath(backupsDir, 'directory')
   const backups: BackupInfo[] = []
   for (const name of (await backupNames(backupsDir)).sort().reverse()) {
     const parsed = parseBackupName(name)
     if (!parsed) continue
     const file = join(backupsDir, name)
-    const info = await stat(file)
+    const info = await lstat(file)
     if (!info.isFile()) continue
-    backups.push({bytes: info.size, createdAt: parsed.createdAt, file, id: name.slice(0, -'.tar'.length), kind: backupKind(parsed.label), label: parsed.label})
+    backups.push({size: info.size, createdAt: parsed.createdAt, file, id: name.slice(0, -'.tar'.length), kind: backupKind(parsed.label), label: parsed.label})
   }
 
   return backups
