@@ -2,7 +2,7 @@ import {Args} from '@oclif/core'
 
 import {AgnesCommand} from '../base-command.js'
 import type {RestoreResult} from '../lib/backup/restore.js'
-import {switchFlags} from '../flags/switch.js'
+import {pauseFlags} from '../flags/backup.js'
 
 export default class Restore extends AgnesCommand<typeof Restore> {
   static description = `Restore the instance state (/data/state) from a backup listed by \`agnes backup list\`.
@@ -16,8 +16,7 @@ Takes the instance lock and checks the plan first (the backup exists and parses,
   }
 
   static flags = {
-    'health-timeout': switchFlags['health-timeout'],
-    quiet: switchFlags.quiet,
+    ...pauseFlags,
   }
 
   protected isQuiet(): boolean {
@@ -25,16 +24,16 @@ Takes the instance lock and checks the plan first (the backup exists and parses,
   }
 
   protected async execute(): Promise<RestoreResult> {
-    const {restoreBackup, restoreConfirmation} = await import('../lib/backup/restore.js')
+    const {restoreBackup} = await import('../lib/backup/restore.js')
     const {prompter} = this
-    const ask = prompter ? (message: string) => prompter.confirm({default: false, message}) : undefined
     return restoreBackup({
-      confirm: restoreConfirmation(this.flags.yes, ask),
+      ask: prompter ? (message) => prompter.confirm({default: false, message}) : undefined,
       dir: this.instanceDir,
       healthTimeoutMs: this.flags['health-timeout'] * 1000,
       id: this.args.id,
       reporter: this.reporter,
       signal: this.signal,
+      yes: this.flags.yes,
     })
   }
 

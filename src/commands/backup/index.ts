@@ -1,6 +1,6 @@
 import {AgnesCommand} from '../../base-command.js'
 import type {TakeBackupResult} from '../../lib/backup/manual.js'
-import {switchFlags} from '../../flags/switch.js'
+import {pauseFlags} from '../../flags/backup.js'
 
 export default class Backup extends AgnesCommand<typeof Backup> {
   static description = `Back up the instance state (/data/state) now, into .agnes/backups.
@@ -10,8 +10,7 @@ Takes the instance lock, checks the engine, the compose files and the room on di
   static examples = ['<%= config.bin %> backup --dir /opt/agnes', '<%= config.bin %> backup --json']
 
   static flags = {
-    'health-timeout': switchFlags['health-timeout'],
-    quiet: switchFlags.quiet,
+    ...pauseFlags,
   }
 
   protected isQuiet(): boolean {

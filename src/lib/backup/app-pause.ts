@@ -2,24 +2,30 @@ import {APP_SERVICE, DeployContext, checkComposeConfig, rollbackHealthTimeoutMs,
 import {readJournal} from '../deploy/journal.js'
 import {shortReason} from '../deploy/switch.js'
 import {ConflictError, DockerError, NotFoundError, RollbackFailedError} from '../errors.js'
-import {Deployment} from '../instance/state.js'
+import {Deployment, Instance} from '../instance/state.js'
 import {checkBackupRoom} from './retention.js'
 
 /** The services that run the Agnes image and write `/data/state`: stopped together, as a switch does (deploy/switch.ts). */
 const STATE_WRITERS = ['scheduler', APP_SERVICE]
 
 /**
- * Everything that could make a manual backup or a restore fail before the app stops, checked while it
- * keeps serving: no unfinished switch, a recorded deployment to start again, the engine, the compose
- * config, room for a backup and an app container holding the state.
+ * The deployment to start again after the state was copied, checked before the engine is opened: none yet
+ * (run `agnes up`), or a switch that did not finish (its own recovery comes first).
  */
-export async function checkPausePlan(ctx: DeployContext): Promise<Deployment> {
-  const {paths, state} = ctx.instance
-  if (await readJournal(paths)) {
+export async function recordedDeployment(instance: Instance): Promise<Deployment> {
+  if (await readJournal(instance.paths)) {
     throw new ConflictError('a switch of this instance did not finish; nothing was changed', {hint: 'Run `agnes upgrade` (or `agnes rollback`), which finishes it first, then re-run.'})
   }
 
-  if (!state.current) throw new NotFoundError('the instance has no recorded deployment yet', {hint: 'Run `agnes up` first.'})
+  if (!instance.state.current) throw new NotFoundError('the instance has no recorded deployment yet', {hint: 'Run `agnes up` first.'})
+  return instance.state.current
+}
+
+/**
+ * Everything else that could make a manual backup or a restore fail before the app stops, checked while it
+ * keeps serving: the engine, the compose config, room for a backup and an app container holding the state.
+ */
+export async function checkPausePlan(ctx: DeployContext): Promise<void> {
   try {
     await ctx.engine.api.ping()
   } catch (error) {
@@ -27,14 +33,13 @@ export async function checkPausePlan(ctx: DeployContext): Promise<Deployment> {
   }
 
   await checkComposeConfig(ctx)
-  await checkBackupRoom(paths.backupsDir)
-  if (!(await appContainerId(ctx))) throw new NotFoundError('the instance has no app container holding its state', {hint: 'Run `agnes up` first.'})
-  return state.current
+  await checkBackupRoom(ctx.instance.paths.backupsDir)
+  await appContainerId(ctx)
 }
 
 export async function appContainerId(ctx: DeployContext): Promise<string> {
   const id = (await ctx.engine.projectContainers(ctx.instance.state.project, APP_SERVICE))[0]?.id
-  if (!id) throw new NotFoundError('the app container is gone', {hint: 'Run `agnes up`.'})
+  if (!id) throw new NotFoundError('the instance has no app container holding its state', {hint: 'Run `agnes up` first.'})
   return id
 }
 

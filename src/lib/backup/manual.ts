@@ -4,7 +4,7 @@ import {openDeployContext} from '../deploy/context.js'
 import {withLockedInstance} from '../instance/lock.js'
 import {loadInstance} from '../instance/state.js'
 import {Reporter} from '../ui/reporter.js'
-import {appContainerId, checkPausePlan, recoverStopped, startAgain, stopStateWriters} from './app-pause.js'
+import {appContainerId, checkPausePlan, recordedDeployment, recoverStopped, startAgain, stopStateWriters} from './app-pause.js'
 import {BackupInfo, MANUAL_LABEL, backupKind, listBackups} from './retention.js'
 import {backupState} from './snapshots.js'
 
@@ -31,8 +31,9 @@ export interface TakeBackupResult {
 export async function takeBackup(options: TakeBackupOptions): Promise<TakeBackupResult> {
   const started = Date.now()
   return withLockedInstance(options.dir, 'backup', async (instance) => {
+    const current = await recordedDeployment(instance)
     const ctx = await openDeployContext(instance, options.reporter, options.signal)
-    const current = await checkPausePlan(ctx)
+    await checkPausePlan(ctx)
     options.reporter.progress('Stopping the app to copy a consistent /data/state…')
     let taken
     try {

@@ -6,7 +6,7 @@ import {InputRequiredError, InterruptedError, RolledBackError} from '../errors.j
 import {withLockedInstance} from '../instance/lock.js'
 import {Deployment} from '../instance/state.js'
 import {Reporter} from '../ui/reporter.js'
-import {appContainerId, checkPausePlan, recoverStopped, startAgain, stopStateWriters} from './app-pause.js'
+import {appContainerId, checkPausePlan, recordedDeployment, recoverStopped, startAgain, stopStateWriters} from './app-pause.js'
 import {BackupInfo, PRE_RESTORE_BACKUPS_KEPT, PRE_RESTORE_LABEL, backupKind, findBackup, pruneBackups, validateBackupId} from './retention.js'
 import {StateBackup, backupState, readBackupEntries, restoreState} from './snapshots.js'
 
@@ -16,8 +16,9 @@ export interface RestoreOptions {
   reporter: Reporter
   signal?: AbortSignal
   healthTimeoutMs: number
-  /** Called once the plan holds, before anything stops; throws to refuse (declined, or no terminal and no --yes). */
-  confirm: (backup: BackupInfo) => Promise<void>
+  /** --yes: no confirmation. Without it, `ask` (a terminal prompt) confirms once the plan holds; with neither, exit 4. */
+  yes: boolean
+  ask?: (message: string) => Promise<boolean>
 }
 
 export interface RestoreResult {
@@ -28,16 +29,6 @@ export interface RestoreResult {
   deployment: {digest: string; version?: string}
   pruned: string[]
   durationMs: number
-}
-
-/** Confirmation for a restore: `--yes`, a yes at a prompt, or exit 4 without a terminal. */
-export function restoreConfirmation(yes: boolean, ask: ((message: string) => Promise<boolean>) | undefined): RestoreOptions['confirm'] {
-  return async (backup) => {
-    if (yes) return
-    if (!ask) throw new InputRequiredError('--yes', 'Confirmation to replace the instance state', {hint: `Re-run with --yes to restore ${backup.id}, or run in a terminal to be asked.`})
-    const go = await ask(`Stop the app and replace /data/state with the backup ${backup.id} (${backup.createdAt})? The current state is backed up first.`)
-    if (!go) throw new InterruptedError('Cancelled; nothing was changed')
-  }
 }
 
 function keptInfo(backup: StateBackup): BackupInfo {
@@ -54,13 +45,18 @@ function keptInfo(backup: StateBackup): BackupInfo {
 export async function restoreBackup(options: RestoreOptions): Promise<RestoreResult> {
   const started = Date.now()
   const id = validateBackupId(options.id)
+  const {ask, yes} = options
+  if (!yes && !ask) throw new InputRequiredError('--yes', 'Confirmation to replace the instance state', {hint: `Re-run with --yes to restore ${id}, or run in a terminal to be asked.`})
   return withLockedInstance(options.dir, 'restore', async (instance) => {
     const {paths} = instance
     const backup = await findBackup(paths.backupsDir, id)
     await readBackupEntries(backup.file)
+    const current = await recordedDeployment(instance)
     const ctx = await openDeployContext(instance, options.reporter, options.signal)
-    const current = await checkPausePlan(ctx)
-    await options.confirm(backup)
+    await checkPausePlan(ctx)
+    if (!yes && !(await ask!(`Stop the app and replace /data/state with the backup ${backup.id} (${backup.createdAt})? The current state is backed up first.`))) {
+      throw new InterruptedError('Cancelled; nothing was changed')
+    }
 
     options.reporter.progress('Stopping the app…')
     let kept: StateBackup
@@ -81,7 +77,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
       await putBack(ctx, current, options, kept, error)
     }
 
-    const pruned = await pruneBackups(paths.backupsDir, PRE_RESTORE_BACKUPS_KEPT, [kept.file], 'pre-restore').catch((error: unknown) => {
+    const pruned = await pruneBackups(paths.backupsDir, PRE_RESTORE_BACKUPS_KEPT, [kept.file, backup.file], 'pre-restore').catch((error: unknown) => {
       options.reporter.warn(`could not prune old pre-restore backups: ${shortReason(error)}`)
       return []
     })
