@@ -180,7 +180,7 @@ export async function readBackupEntries(file: string): Promise<TarEntry[]> {
     checkStateEntries(entries)
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`the backup ${file} does not exist`)
-    throw new InvalidInputError(`${file} is not a usable state backup: ${(error as Error).message}`, {cause: error})
+    throw new InvalidInputError(`${file} is not a usable state backup: ${(error as Error).message}`, {cause: error, hint: 'It is damaged or not a backup agnes took; `agnes backup list` shows the others.'})
   }
 
   return entries
