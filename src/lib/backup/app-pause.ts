@@ -3,7 +3,10 @@ import {readJournal} from '../deploy/journal.js'
 import {shortReason} from '../deploy/switch.js'
 import {ConflictError, DockerError, NotFoundError, RollbackFailedError} from '../errors.js'
 import {Deployment, Instance} from '../instance/state.js'
+import {Reporter} from '../ui/reporter.js'
 import {checkBackupRoom} from './retention.js'
+
+export type OpenContext = (instance: Instance, reporter: Reporter, signal?: AbortSignal) => Promise<DeployContext>
 
 /** The services that run the Agnes image and write `/data/state`: stopped together, as a switch does (deploy/switch.ts). */
 const STATE_WRITERS = ['scheduler', APP_SERVICE]

@@ -4,7 +4,7 @@ import {openDeployContext} from '../deploy/context.js'
 import {withLockedInstance} from '../instance/lock.js'
 import {loadInstance} from '../instance/state.js'
 import {Reporter} from '../ui/reporter.js'
-import {appContainerId, checkPausePlan, recordedDeployment, recoverStopped, startAgain, stopStateWriters} from './app-pause.js'
+import {OpenContext, appContainerId, checkPausePlan, recordedDeployment, recoverStopped, startAgain, stopStateWriters} from './app-pause.js'
 import {BackupInfo, MANUAL_LABEL, backupKind, listBackups} from './retention.js'
 import {backupState} from './snapshots.js'
 
@@ -15,6 +15,8 @@ export interface TakeBackupOptions {
   reporter: Reporter
   signal?: AbortSignal
   healthTimeoutMs: number
+  /** Opens the engine and Compose (tests pass fakes). */
+  openContext?: OpenContext
 }
 
 export interface TakeBackupResult {
@@ -32,7 +34,7 @@ export async function takeBackup(options: TakeBackupOptions): Promise<TakeBackup
   const started = Date.now()
   return withLockedInstance(options.dir, 'backup', async (instance) => {
     const current = await recordedDeployment(instance)
-    const ctx = await openDeployContext(instance, options.reporter, options.signal)
+    const ctx = await (options.openContext ?? openDeployContext)(instance, options.reporter, options.signal)
     await checkPausePlan(ctx)
     options.reporter.progress('Stopping the app to copy a consistent /data/state…')
     let taken

@@ -6,7 +6,7 @@ import {InputRequiredError, InterruptedError, RolledBackError} from '../errors.j
 import {withLockedInstance} from '../instance/lock.js'
 import {Deployment} from '../instance/state.js'
 import {Reporter} from '../ui/reporter.js'
-import {appContainerId, checkPausePlan, recordedDeployment, recoverStopped, startAgain, stopStateWriters} from './app-pause.js'
+import {OpenContext, appContainerId, checkPausePlan, recordedDeployment, recoverStopped, startAgain, stopStateWriters} from './app-pause.js'
 import {BackupInfo, PRE_RESTORE_BACKUPS_KEPT, PRE_RESTORE_LABEL, backupKind, findBackup, pruneBackups, validateBackupId} from './retention.js'
 import {StateBackup, backupState, readBackupEntries, restoreState} from './snapshots.js'
 
@@ -19,6 +19,8 @@ export interface RestoreOptions {
   /** --yes: no confirmation. Without it, `ask` (a terminal prompt) confirms once the plan holds; with neither, exit 4. */
   yes: boolean
   ask?: (message: string) => Promise<boolean>
+  /** Opens the engine and Compose (tests pass fakes). */
+  openContext?: OpenContext
 }
 
 export interface RestoreResult {
@@ -52,7 +54,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
     const backup = await findBackup(paths.backupsDir, id)
     await readBackupEntries(backup.file)
     const current = await recordedDeployment(instance)
-    const ctx = await openDeployContext(instance, options.reporter, options.signal)
+    const ctx = await (options.openContext ?? openDeployContext)(instance, options.reporter, options.signal)
     await checkPausePlan(ctx)
     if (!yes && !(await ask!(`Stop the app and replace /data/state with the backup ${backup.id} (${backup.createdAt})? The current state is backed up first.`))) {
       throw new InterruptedError('Cancelled; nothing was changed')
