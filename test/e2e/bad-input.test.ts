@@ -445,8 +445,8 @@ const CASES: BadInputCase[] = [
     args: ['2026-01-01T00-00-00.000Z-manual', '--yes'],
     setup: (s) => (mkdirSync(inInstance(s, '.agnes', 'backups'), {recursive: true}), symlinkSync(outsideFile(s, 'foreign.tar', 'x'), inInstance(s, '.agnes', 'backups', '2026-01-01T00-00-00.000Z-manual.tar'))),
     exit: 3,
-    says: /no backup/,
-    hint: /agnes backup list/,
+    says: /symbolic link/,
+    hint: /link/,
   },
 ]
 
