@@ -13,7 +13,7 @@ import {diffSnapshots, snapshotTree} from '../helpers/tree-snapshot.js'
 import {TestInstance, destroyInstance, newInstance, readEnvFile, secretsLedger} from './fixtures.js'
 
 /** Every command, plus `unknown` for commands and flags that do not exist. */
-type CommandName = 'init' | 'up' | 'status' | 'upgrade' | 'pin' | 'rollback' | 'history' | 'configure' | 'register-table' | 'smoke' | 'logs' | 'schedule:install' | 'schedule:remove' | 'schedule:status' | 'doctor' | 'unknown'
+type CommandName = 'init' | 'up' | 'status' | 'upgrade' | 'pin' | 'rollback' | 'history' | 'configure' | 'register-table' | 'smoke' | 'logs' | 'schedule:install' | 'schedule:remove' | 'schedule:status' | 'doctor' | 'backup' | 'backup:list' | 'restore' | 'unknown'
 
 interface Sandbox {
   /** Everything under it is compared before and after the run. */
@@ -411,6 +411,43 @@ const CASES: BadInputCase[] = [
   {command: 'schedule:remove', name: '--dir is a file', args: (s) => ['--root', join(s.outside, 'sysroot')], dir: (s) => outsideFile(s, 'a-file', 'x\n'), exit: 3, says: /a-file/},
   {command: 'schedule:status', name: 'a missing instance', args: (s) => ['--root', join(s.outside, 'sysroot')], dir: 'fresh', exit: 3, says: /not an agnes instance/, hint: /agnes init/},
   {command: 'doctor', name: 'a mistyped flag', args: ['--verbose'], exit: 2, says: /--verbose/, hint: USAGE_HINT},
+
+  // ---- backup, backup list, restore (the template instance has nothing deployed)
+  {command: 'backup', name: 'nothing deployed yet', args: [], exit: 6, says: /no recorded deployment/, hint: /agnes up/},
+  {command: 'backup', name: 'a health timeout in words', args: ['--health-timeout', 'soon'], exit: 2, says: /--health-timeout/, hint: USAGE_HINT},
+  {command: 'backup', name: 'no instance in --dir', args: [], dir: 'fresh', exit: 3, says: /not an agnes instance/, hint: /agnes init/},
+  {command: 'backup:list', name: 'a mistyped flag', args: ['--all'], exit: 2, says: /--all/, hint: USAGE_HINT},
+  {command: 'backup:list', name: 'no instance in --dir', args: [], dir: 'fresh', exit: 3, says: /not an agnes instance/, hint: /agnes init/},
+  {
+    command: 'backup:list',
+    name: 'the backups directory is a symlink',
+    args: [],
+    setup: (s) => (mkdirSync(inInstance(s, '.agnes', 'backups'), {recursive: true}), replaceWithSymlink(s, '.agnes/backups')),
+    exit: 3,
+    says: /backups/,
+  },
+  {command: 'restore', name: 'no backup id', args: ['--yes'], exit: 2, says: /\bid\b/, hint: USAGE_HINT},
+  {command: 'restore', name: 'a path instead of a backup id', args: ['../../etc/passwd', '--yes'], exit: 3, says: /not a backup id/, hint: /agnes backup list/},
+  {command: 'restore', name: 'an unknown backup id', args: ['2026-01-01T00-00-00.000Z-manual', '--yes'], exit: 3, says: /no backup 2026-01-01T00-00-00\.000Z-manual/, hint: /agnes backup list/},
+  {command: 'restore', name: 'no --yes without a terminal', args: ['2026-01-01T00-00-00.000Z-manual'], exit: 4, says: /--yes/, hint: /--yes/},
+  {
+    command: 'restore',
+    name: 'a backup that is not a tar archive',
+    args: ['2026-01-01T00-00-00.000Z-manual', '--yes'],
+    setup: (s) => (mkdirSync(inInstance(s, '.agnes', 'backups'), {recursive: true}), write(inInstance(s, '.agnes', 'backups', '2026-01-01T00-00-00.000Z-manual.tar'), 'not a tar archive\n')),
+    exit: 3,
+    says: /not a usable state backup/,
+    hint: /agnes backup list/,
+  },
+  {
+    command: 'restore',
+    name: 'a backup that is a symlink out of the instance',
+    args: ['2026-01-01T00-00-00.000Z-manual', '--yes'],
+    setup: (s) => (mkdirSync(inInstance(s, '.agnes', 'backups'), {recursive: true}), symlinkSync(outsideFile(s, 'foreign.tar', 'x'), inInstance(s, '.agnes', 'backups', '2026-01-01T00-00-00.000Z-manual.tar'))),
+    exit: 3,
+    says: /symbolic link/,
+    hint: /link/,
+  },
 ]
 
 /** The secrets of the template instance: every copy has them, so no output may contain them. */

@@ -2,7 +2,7 @@ import {statfs} from 'node:fs/promises'
 import {createServer} from 'node:net'
 import {basename} from 'node:path'
 
-import {checkBackupRoom} from '../backup/snapshots.js'
+import {checkBackupRoom} from '../backup/retention.js'
 import {validateCaddyConfig} from '../docker/caddy-validate.js'
 import {nofileFinding} from '../doctor/findings.js'
 import {AgnesError, DockerError, ExitCode, InvalidInputError, NotFoundError} from '../errors.js'

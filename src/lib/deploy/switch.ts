@@ -1,4 +1,5 @@
-import {backupState, pruneBackups, restoreState} from '../backup/snapshots.js'
+import {pruneBackups} from '../backup/retention.js'
+import {backupState, restoreState} from '../backup/snapshots.js'
 import {AgnesError, InterruptedError, NotFoundError, RollbackFailedError} from '../errors.js'
 import {digestReference} from '../image-registry/image-ref.js'
 import {writeState} from '../instance/state.js'

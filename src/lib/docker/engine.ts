@@ -2,7 +2,7 @@ import type Dockerode from 'dockerode'
 
 import {AgnesError, DockerError, ExitCode, NotFoundError, UnreachableError} from '../errors.js'
 import {parseReference} from '../image-registry/image-ref.js'
-import {registryPullAuth} from '../image-registry/client.js'
+import {registryPullAuth} from '../image-registry/auth.js'
 import {Reporter} from '../ui/reporter.js'
 import {engineEndpoint, engineFailure, engineTransport} from './endpoint.js'
 import {PullEvent, PullProgress, Throttle} from './pull-progress.js'

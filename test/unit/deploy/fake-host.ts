@@ -8,7 +8,7 @@ import {join} from 'node:path'
 import {Readable} from 'node:stream'
 import {expect} from 'vitest'
 
-import {writeTar} from '../../../src/lib/backup/snapshots.js'
+import {writeTar} from '../../../src/lib/backup/tar.js'
 import type {DeployDeps} from '../../../src/lib/deploy/context.js'
 import {Compose} from '../../../src/lib/docker/compose.js'
 import {DockerEngine} from '../../../src/lib/docker/engine.js'
