@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+// Bundles the CLI with esbuild.
+//   node scripts/bundle.mjs        → dist/bundle/*.js: ESM, code-split, what bin/run.js runs
+//   node scripts/bundle.mjs --sea  → dist-sea/agnes.cjs: one CommonJS script for the single executable
+// The command list is generated from src/commands/** on every build, never kept by hand.
+import {readdirSync, readFileSync, statSync} from 'node:fs'
+import {join, relative, sep} from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {build} from 'esbuild'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const sea = process.argv.includes('--sea')
+
+function filesUnder(dir) {
+  return readdirSync(dir).sort().flatMap((name) => {
+    const path = join(dir, name)
+    return statSync(path).isDirectory() ? filesUnder(path) : [path]
+  })
+}
+
+/** src/commands/schedule/install.ts → `schedule:install`, as oclif's own file discovery names it. */
+function commandId(file) {
+  const parts = relative(join(root, 'src', 'commands'), file).replace(/\.ts$/, '').split(sep)
+  if (parts.at(-1) === 'index') parts.pop()
+  return parts.join(':')
+}
+
+const commandFiles = filesUnder(join(root, 'src', 'commands')).filter((file) => file.endsWith('.ts') && !file.endsWith('.d.ts'))
+const commandsModule = [
+  // `agnes help <command>`: the help plugin's command, bundled, as there are no plugins to load.
+  `import Help from ${JSON.stringify(join(root, 'node_modules', '@oclif', 'plugin-help', 'lib', 'commands', 'help.js'))}`,
+  ...commandFiles.map((file, index) => `import Command${index} from ${JSON.stringify(file)}`),
+  'export const COMMANDS = {',
+  `  help: Help,`,
+  ...commandFiles.map((file, index) => `  ${JSON.stringify(commandId(file))}: Command${index},`),
+  '}',
+].join('\n')
+
+const templatesDir = join(root, 'templates')
+const templates = Object.fromEntries(filesUnder(templatesDir).map((file) => [relative(templatesDir, file).split(sep).join('/'), readFileSync(file, 'utf8')]))
+
+const virtualModules = {
+  'agnes:cli': `export {execute} from '@oclif/core'`,
+  'agnes:commands': commandsModule,
+  'agnes:help': `export {default as AgnesHelp} from ${JSON.stringify(join(root, 'src', 'help.ts'))}`,
+  'agnes:hooks': `export {default as commandNotFound} from ${JSON.stringify(join(root, 'src', 'hooks', 'command-not-found.ts'))}`,
+}
+
+const virtualModulesPlugin = {
+  name: 'agnes-virtual-modules',
+  setup(esbuild) {
+    esbuild.onResolve({filter: /^agnes:/}, (args) => ({namespace: 'agnes', path: args.path}))
+    esbuild.onLoad({filter: /.*/, namespace: 'agnes'}, (args) => ({contents: virtualModules[args.path], loader: 'js', resolveDir: root}))
+  },
+}
+
+const common = {
+  bundle: true,
+  // Read by src/lib/instance/managed-files.ts instead of the templates/ directory.
+  define: {AGNES_TEMPLATES: JSON.stringify(templates)},
+  // ssh2 (under dockerode) loads the native add-ons optionally, inside try/catch;
+  // typescript: oclif reads a tsconfig only in development (bin/dev.js), never from the bundle.
+  external: ['cpu-features', '*.node', 'typescript'],
+  keepNames: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+  minify: true,
+  platform: 'node',
+  plugins: [virtualModulesPlugin],
+  target: 'node20',
+}
+
+await (sea
+  ? build({
+      ...common,
+      entryPoints: [join(root, 'scripts', 'bundle-sea-main.js')],
+      format: 'cjs',
+      outfile: join(root, 'dist-sea', 'agnes.cjs'),
+    })
+  : build({
+      ...common,
+      // oclif and a few of its dependencies are CommonJS and call require() for Node's own modules.
+      banner: {js: `import {createRequire as __agnesCreateRequire} from 'node:module'; const require = __agnesCreateRequire(import.meta.url);`},
+      chunkNames: 'chunks/[name]-[hash]',
+      entryPoints: {cli: 'agnes:cli', commands: 'agnes:commands', help: 'agnes:help', hooks: 'agnes:hooks'},
+      format: 'esm',
+      outdir: join(root, 'dist', 'bundle'),
+      splitting: true,
+    }))
