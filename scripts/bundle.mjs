@@ -71,11 +71,23 @@ const common = {
   target: 'node20',
 }
 
+// The SEA's require() loads Node's own modules only, and warns on any other name: the optional packages left
+// out of the bundle (external above) are simply not found, as in an install without them.
+const seaRequireBanner = `'use strict';
+var require = ((seaRequire) => {
+  const notFound = (name) => Object.assign(new Error(\`Cannot find module '\${name}'\`), {code: 'MODULE_NOT_FOUND'});
+  const builtinOnly = (name) => { if (seaRequire('node:module').isBuiltin(name)) return seaRequire(name); throw notFound(name); };
+  return Object.assign(builtinOnly, {resolve: (name) => { throw notFound(name); }});
+})(require);`
+
 await (sea
   ? build({
       ...common,
       entryPoints: [join(root, 'scripts', 'bundle-sea-main.js')],
+      banner: {js: seaRequireBanner},
       format: 'cjs',
+      // Only src/lib/instance/managed-files.ts reads import.meta, on the path the inlined templates replace.
+      logOverride: {'empty-import-meta': 'silent'},
       outfile: join(root, 'dist-sea', 'agnes.cjs'),
     })
   : build({
