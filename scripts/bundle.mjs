@@ -3,7 +3,7 @@
 //   node scripts/bundle.mjs        → dist/bundle/*.js: ESM, code-split, what bin/run.js runs
 //   node scripts/bundle.mjs --sea  → dist-sea/agnes.cjs: one CommonJS script for the single executable
 // The command list is generated from src/commands/** on every build, never kept by hand.
-import {readdirSync, readFileSync, statSync} from 'node:fs'
+import {readdirSync, readFileSync, rmSync, statSync} from 'node:fs'
 import {join, relative, sep} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -11,6 +11,7 @@ import {build} from 'esbuild'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const sea = process.argv.includes('--sea')
+const pjson = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
 
 function filesUnder(dir) {
   return readdirSync(dir).sort().flatMap((name) => {
@@ -71,6 +72,9 @@ const common = {
   target: 'node20',
 }
 
+// oclif and a few of its dependencies are CommonJS and call require() for Node's own modules.
+const esmRequireBanner = `import {createRequire as __agnesCreateRequire} from 'node:module'; const require = __agnesCreateRequire(import.meta.url);`
+
 // The SEA's require() loads Node's own modules only, and warns on any other name: the optional packages left
 // out of the bundle (external above) are simply not found, as in an install without them.
 const seaRequireBanner = `'use strict';
@@ -80,6 +84,9 @@ var require = ((seaRequire) => {
   return Object.assign(builtinOnly, {resolve: (name) => { throw notFound(name); }});
 })(require);`
 
+const outdir = join(root, sea ? 'dist-sea' : join('dist', 'bundle'))
+rmSync(outdir, {force: true, recursive: true})
+
 await (sea
   ? build({
       ...common,
@@ -88,15 +95,18 @@ await (sea
       format: 'cjs',
       // Only src/lib/instance/managed-files.ts reads import.meta, on the path the inlined templates replace.
       logOverride: {'empty-import-meta': 'silent'},
-      outfile: join(root, 'dist-sea', 'agnes.cjs'),
+      outfile: join(outdir, 'agnes.cjs'),
     })
   : build({
       ...common,
-      // oclif and a few of its dependencies are CommonJS and call require() for Node's own modules.
-      banner: {js: `import {createRequire as __agnesCreateRequire} from 'node:module'; const require = __agnesCreateRequire(import.meta.url);`},
+      banner: {js: esmRequireBanner},
       chunkNames: 'chunks/[name]-[hash]',
+      // Every other dependency is imported lazily by src/ (await import()), so it stays out of start-up either way;
+      // left to Node it keeps its CommonJS named exports (a split chunk of yaml or undici would export only
+      // `default`). The single executable bundles them too, where CommonJS interop has no such gap.
+      external: [...common.external, ...Object.keys(pjson.dependencies).filter((name) => !name.startsWith('@oclif/'))],
       entryPoints: {cli: 'agnes:cli', commands: 'agnes:commands', help: 'agnes:help', hooks: 'agnes:hooks'},
       format: 'esm',
-      outdir: join(root, 'dist', 'bundle'),
+      outdir,
       splitting: true,
     }))

@@ -1,7 +1,7 @@
 import {spawn, spawnSync} from 'node:child_process'
 import {accessSync, appendFileSync, constants, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync} from 'node:fs'
 import {tmpdir} from 'node:os'
-import {join, resolve} from 'node:path'
+import {dirname, join, resolve} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {CliResult, repoRoot, transcriptFile} from '../helpers/run-cli.js'
@@ -31,6 +31,7 @@ function runBinary(args: string[]): Promise<CliResult> {
       }
 
       // The secret scan reads every byte the CLI printed, this binary's too.
+      mkdirSync(dirname(transcriptFile), {recursive: true})
       appendFileSync(transcriptFile, `\n$ agnes-binary ${args.join(' ')}\n--- stdout\n${stdout}\n--- stderr\n${stderr}\n`)
       resolvePromise({durationMs: Date.now() - started, exitCode, json, signal, stderr, stdout})
     })
