@@ -52,6 +52,7 @@ const virtualModulesPlugin = {
   name: 'agnes-virtual-modules',
   setup(esbuild) {
     esbuild.onResolve({filter: /^agnes:/}, (args) => ({namespace: 'agnes', path: args.path}))
+    esbuild.onResolve({filter: /^debug$/}, () => ({path: join(root, 'scripts', 'bundle-debug.cjs')}))
     esbuild.onLoad({filter: /.*/, namespace: 'agnes'}, (args) => ({contents: virtualModules[args.path], loader: 'js', resolveDir: root}))
   },
 }
