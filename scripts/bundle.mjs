@@ -4,6 +4,7 @@
 //   node scripts/bundle.mjs --sea  → dist-sea/agnes.cjs: one CommonJS script for the single executable
 // The command list is generated from src/commands/** on every build, never kept by hand.
 import {readdirSync, readFileSync, rmSync, statSync} from 'node:fs'
+import {createRequire} from 'node:module'
 import {join, relative, sep} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -57,6 +58,22 @@ const virtualModulesPlugin = {
   },
 }
 
+// CommonJS packages worth bundling into lazy chunks (undici: 111 files on every upgrade tick). A split chunk of a
+// CommonJS module exports only `default`, so each gets an ESM facade naming its exports, read from the package.
+const facadePackages = ['undici', 'yaml']
+const requireFromHere = createRequire(import.meta.url)
+const commonJsFacadesPlugin = {
+  name: 'agnes-commonjs-facades',
+  setup(esbuild) {
+    esbuild.onResolve({filter: new RegExp(`^(${facadePackages.join('|')})$`)}, (args) => ({namespace: 'agnes-facade', path: args.path}))
+    esbuild.onLoad({filter: /.*/, namespace: 'agnes-facade'}, (args) => {
+      const names = Object.keys(requireFromHere(args.path)).filter((name) => name !== 'default' && /^[A-Za-z_$][\w$]*$/.test(name))
+      const contents = `import m from ${JSON.stringify(requireFromHere.resolve(args.path))}\nexport const {${names.join(', ')}} = m\nexport default m`
+      return {contents, loader: 'js', resolveDir: root}
+    })
+  },
+}
+
 const common = {
   bundle: true,
   // Read by src/lib/instance/managed-files.ts instead of the templates/ directory.
@@ -102,12 +119,12 @@ await (sea
       ...common,
       banner: {js: esmRequireBanner},
       chunkNames: 'chunks/[name]-[hash]',
-      // Every other dependency is imported lazily by src/ (await import()), so it stays out of start-up either way;
-      // left to Node it keeps its CommonJS named exports (a split chunk of yaml or undici would export only
-      // `default`). The single executable bundles them too, where CommonJS interop has no such gap.
-      external: [...common.external, ...Object.keys(pjson.dependencies).filter((name) => !name.startsWith('@oclif/'))],
+      // The other dependencies (all imported lazily by src/) are left to Node, which keeps their CommonJS named
+      // exports; the single executable bundles them all, as CommonJS interop there has no such gap.
+      external: [...common.external, ...Object.keys(pjson.dependencies).filter((name) => !name.startsWith('@oclif/') && !facadePackages.includes(name))],
       entryPoints: {cli: 'agnes:cli', commands: 'agnes:commands', help: 'agnes:help', hooks: 'agnes:hooks'},
       format: 'esm',
       outdir,
+      plugins: [...common.plugins, commonJsFacadesPlugin],
       splitting: true,
     }))
