@@ -53,6 +53,7 @@ const virtualModulesPlugin = {
   name: 'agnes-virtual-modules',
   setup(esbuild) {
     esbuild.onResolve({filter: /^agnes:/}, (args) => ({namespace: 'agnes', path: args.path}))
+    // oclif's loggers: the real `debug` package loads only when DEBUG is set (scripts/bundle-debug.cjs).
     esbuild.onResolve({filter: /^debug$/}, () => ({path: join(root, 'scripts', 'bundle-debug.cjs')}))
     esbuild.onLoad({filter: /.*/, namespace: 'agnes'}, (args) => ({contents: virtualModules[args.path], loader: 'js', resolveDir: root}))
   },
