@@ -12,7 +12,6 @@ import {build} from 'esbuild'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const sea = process.argv.includes('--sea')
-const pjson = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
 
 function filesUnder(dir) {
   return readdirSync(dir).sort().flatMap((name) => {
@@ -59,9 +58,10 @@ const virtualModulesPlugin = {
   },
 }
 
-// CommonJS packages worth bundling into lazy chunks (undici: 111 files on every upgrade tick). A split chunk of a
-// CommonJS module exports only `default`, so each gets an ESM facade naming its exports, read from the package.
-const facadePackages = ['undici', 'yaml']
+// src/ imports every dependency lazily (await import()), so each becomes a lazy chunk: one file to load instead
+// of dozens (dockerode, undici and execa cost 70–110 ms each on an upgrade tick from node_modules). A split chunk
+// of a CommonJS module exports only `default`, so the CommonJS ones get an ESM facade naming their exports.
+const facadePackages = ['dockerode', 'undici', 'yaml']
 const requireFromHere = createRequire(import.meta.url)
 const commonJsFacadesPlugin = {
   name: 'agnes-commonjs-facades',
@@ -92,7 +92,15 @@ const common = {
 }
 
 // oclif and a few of its dependencies are CommonJS and call require() for Node's own modules.
-const esmRequireBanner = `import {createRequire as __agnesCreateRequire} from 'node:module'; const require = __agnesCreateRequire(import.meta.url);`
+const esmRequireBanner = [
+  `import {createRequire as __agnesCreateRequire} from 'node:module';`,
+  `import {dirname as __agnesDirname} from 'node:path';`,
+  `import {fileURLToPath as __agnesFileURLToPath} from 'node:url';`,
+  `const require = __agnesCreateRequire(import.meta.url);`,
+  // ssh2 (under dockerode) reads __dirname.
+  `const __filename = __agnesFileURLToPath(import.meta.url);`,
+  `const __dirname = __agnesDirname(__filename);`,
+].join('\n')
 
 // The SEA's require() loads Node's own modules only, and warns on any other name: the optional packages left
 // out of the bundle (external above) are simply not found, as in an install without them.
@@ -120,9 +128,6 @@ await (sea
       ...common,
       banner: {js: esmRequireBanner},
       chunkNames: 'chunks/[name]-[hash]',
-      // The other dependencies (all imported lazily by src/) are left to Node, which keeps their CommonJS named
-      // exports; the single executable bundles them all, as CommonJS interop there has no such gap.
-      external: [...common.external, ...Object.keys(pjson.dependencies).filter((name) => !name.startsWith('@oclif/') && !facadePackages.includes(name))],
       entryPoints: {cli: 'agnes:cli', commands: 'agnes:commands', help: 'agnes:help', hooks: 'agnes:hooks'},
       format: 'esm',
       outdir,
