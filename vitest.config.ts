@@ -18,10 +18,21 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
-          exclude: ['test/e2e/secrets-scan.test.ts'],
+          exclude: ['test/e2e/secrets-scan.test.ts', 'test/e2e/single-binary.test.ts'],
           sequence: {groupOrder: 1},
           // The e2e files share one Docker engine and the local registry: run them one after another.
           fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 600_000,
+          globalSetup: ['test/e2e/global-setup.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          // The single executable (npm run test:e2e:binary sets AGNES_BIN).
+          name: 'e2e-binary',
+          include: ['test/e2e/single-binary.test.ts'],
           testTimeout: 300_000,
           hookTimeout: 600_000,
           globalSetup: ['test/e2e/global-setup.ts'],

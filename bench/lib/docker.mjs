@@ -7,10 +7,12 @@ import {probeHealth} from './probe.mjs'
 
 /** `docker compose` (v2) when present, else `docker-compose` (v1); undefined when neither answers. */
 export function composeCommand() {
-  const v2 = run('docker', ['compose', 'version', '--short'])
-  if (v2.code === 0) return {command: 'docker', prefix: ['compose'], label: `docker compose ${v2.stdout.trim()} (v2)`}
-  const v1 = run('docker-compose', ['version', '--short'])
-  if (v1.code === 0) return {command: 'docker-compose', prefix: [], label: `docker-compose ${v1.stdout.trim()} (v1)`}
+  // AGNES_COMPOSE=v1|v2 picks the flavour for agnes and for the baseline alike (run the bench once per flavour).
+  const wanted = process.env.AGNES_COMPOSE
+  const v2 = wanted === 'v1' ? undefined : run('docker', ['compose', 'version', '--short'])
+  if (v2?.code === 0) return {command: 'docker', prefix: ['compose'], label: `docker compose ${v2.stdout.trim()} (v2)`}
+  const v1 = wanted === 'v2' ? undefined : run('docker-compose', ['version', '--short'])
+  if (v1?.code === 0) return {command: 'docker-compose', prefix: [], label: `docker-compose ${v1.stdout.trim()} (v1)`}
   return undefined
 }
 

@@ -8,10 +8,17 @@ import {writeFileAtomic} from '../fs-atomic.js'
 import {InstancePaths} from './paths.js'
 import {InstanceState, readTextIfExists} from './state.js'
 
-const templatesDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'templates')
+/** The bundled CLI carries templates/ as strings (scripts/bundle.mjs), so a single executable needs no files. */
+declare const AGNES_TEMPLATES: Record<string, string> | undefined
 
 export async function readTemplate(name: string): Promise<string> {
-  return readFile(join(templatesDir, name), 'utf8')
+  if (typeof AGNES_TEMPLATES !== 'undefined') {
+    const template = AGNES_TEMPLATES[name]
+    if (template === undefined) throw new Error(`no template ${name} in the bundle`)
+    return template
+  }
+
+  return readFile(join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'templates', name), 'utf8')
 }
 
 export function sha256(text: string): string {

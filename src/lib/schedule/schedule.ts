@@ -1,6 +1,7 @@
 import {existsSync} from 'node:fs'
 import {access, constants, readFile, realpath, rm, stat} from 'node:fs/promises'
 import {dirname, join, resolve} from 'node:path'
+import {isSea} from 'node:sea'
 
 import {CommandRunner, execaRunner} from '../docker/compose.js'
 import {ConflictError, InvalidInputError} from '../errors.js'
@@ -115,6 +116,8 @@ export async function resolveAgnesCommand(options: {agnesPath?: string; script: 
     return [path]
   }
 
+  // The single executable (scripts/package-sea.sh) is node and agnes in one file; its argv[1] is itself again.
+  if (isSea()) return [await realpath(options.node)]
   return [options.node, await realpath(options.script)]
 }
 
