@@ -20,6 +20,7 @@ gate, smoke test and automatic rollback as an upgrade (exit 10 when it was rolle
 
   static flags = {
     channel: Flags.string({description: 'Unpin and follow this channel again (switches at once when the digests differ).', options: ['stable', 'dev']}),
+    force: Flags.boolean({description: 'Deploy the version even if the publisher marked it deprecated.'}),
     ...switchFlags,
   }
 
@@ -35,7 +36,7 @@ gate, smoke test and automatic rollback as an upgrade (exit 10 when it was rolle
     }
 
     const {pin} = await import('../lib/deploy/pin.js')
-    return pin({...(await switchOptions(this.flags, this.reporter, this.signal)), channel, dir: this.instanceDir, reporter: this.reporter, signal: this.signal, version})
+    return pin({...(await switchOptions(this.flags, this.reporter, this.signal)), channel, dir: this.instanceDir, force: this.flags.force, reporter: this.reporter, signal: this.signal, version})
   }
 
   protected render(result: PinResult): void {

@@ -18,7 +18,7 @@ was rolled back is refused (exit 7) unless --force. On a healthy instance a seco
   static examples = ['<%= config.bin %> up', '<%= config.bin %> up --dir /opt/agnes --health-timeout 600 --json']
 
   static flags = {
-    force: Flags.boolean({description: 'Deploy the digest even if it was rolled back before.'}),
+    force: Flags.boolean({description: 'Deploy the digest even if it was rolled back before or the publisher marked it deprecated.'}),
     ...switchFlags,
   }
 

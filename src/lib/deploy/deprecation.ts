@@ -1,5 +1,7 @@
+import {ConflictError} from '../errors.js'
 import {RegistryClient} from '../image-registry/client.js'
-import {Channel, deprecatedTagFor, sortDeprecatedTags, sortVersionTags} from '../image-registry/versions.js'
+import {Channel, deprecatedTagFor, isVersionTag, sortDeprecatedTags, sortVersionTags} from '../image-registry/versions.js'
+import {Reporter} from '../ui/reporter.js'
 
 /**
  * How many of the newest tags are resolved when a digest is matched to a release: a deprecated build is
@@ -39,4 +41,24 @@ export async function versionOfDigest(registry: RegistryClient, repository: stri
   }
 
   return undefined
+}
+
+/**
+ * `pin` and `up` never deploy a build the publisher deprecated: exit 7 naming the tag, or with --force a
+ * warning. A version is checked by its own `deprecated-` twin (one HEAD), a channel by deprecatedAmong.
+ */
+export async function refuseDeprecated(registry: RegistryClient, target: {repository: string; tag: string; digest: string}, options: {force: boolean; reporter: Reporter; signal?: AbortSignal}): Promise<void> {
+  const {repository, tag, digest} = target
+  const marked = isVersionTag(tag)
+    ? ((await isVersionDeprecated(registry, repository, tag, options.signal)) ? deprecatedTagFor(tag) : undefined)
+    : (await deprecatedAmong(registry, repository, [digest], options.signal)).get(digest)
+  if (!marked) return
+  if (options.force) {
+    options.reporter.warn(`${tag} (${digest.slice(0, 19)}…) was marked ${marked} by the publisher; deploying it anyway (--force).`)
+    return
+  }
+
+  throw new ConflictError(`${tag} (${digest.slice(0, 19)}…) was marked ${marked} by the publisher: it failed on the canary and is not deployed`, {
+    hint: 'Choose another version (`agnes pin <version>`, or follow the channel, which the publisher moved back), or pass --force to deploy it anyway.',
+  })
 }

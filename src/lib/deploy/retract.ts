@@ -1,8 +1,12 @@
-import {NotFoundError} from '../errors.js'
+import {InvalidInputError, NotFoundError} from '../errors.js'
 import {RegistryClient} from '../image-registry/client.js'
 import {RegistryPublisher} from '../image-registry/publish.js'
 import {Channel, deprecatedTagFor, sortDeprecatedTags, sortVersionTags, validateVersionTag} from '../image-registry/versions.js'
+import {instancePaths} from '../instance/paths.js'
+import {readState} from '../instance/state.js'
+import {DeployDeps, hostDeployDeps} from './context.js'
 import {RECENT_TAGS_RESOLVED, versionOfDigest} from './deprecation.js'
+import {appendHistory} from './history.js'
 
 export interface Retraction {
   /** The retracted release, e.g. stable-2026.05.7, and the tag that now marks it. */
@@ -70,4 +74,38 @@ export async function retractVersion(request: RetractRequest & {version: string}
   }
 
   return retract({...request, digest, good, version: request.version})
+}
+
+export interface ReleaseRetractOptions {
+  version: string
+  /** The image repository; default: the instance's (from --dir). */
+  repository?: string
+  dir: string
+  signal?: AbortSignal
+  deps?: Pick<DeployDeps, 'openRegistry' | 'openPublisher'>
+}
+
+/** `agnes release retract`: the publisher's rollback by hand, recorded in the instance's history when there is one. */
+export async function releaseRetract(options: ReleaseRetractOptions): Promise<Retraction & {repository: string}> {
+  validateVersionTag(options.version)
+  const started = Date.now()
+  const deps = options.deps ?? hostDeployDeps
+  const paths = instancePaths(options.dir)
+  const state = options.repository ? undefined : await readState(paths)
+  const repository = options.repository ?? state?.repository
+  if (!repository) {
+    throw new InvalidInputError(`no image repository: ${paths.dir} is not an agnes instance`, {hint: 'Pass --repository <registry/name>, or --dir with an instance directory.'})
+  }
+
+  const registry = deps.openRegistry(options.signal)
+  try {
+    const retraction = await retractVersion({publisher: deps.openPublisher(repository, options.signal), registry, repository, signal: options.signal, version: options.version})
+    if (state) {
+      await appendHistory(paths, {action: 'retract', durationMs: Date.now() - started, from: {digest: retraction.digest, version: retraction.version}, outcome: 'retracted', time: new Date().toISOString(), to: retraction.channelMovedTo ? {digest: retraction.channelMovedTo, tag: retraction.channel} : undefined})
+    }
+
+    return {...retraction, repository}
+  } finally {
+    await registry.close()
+  }
 }

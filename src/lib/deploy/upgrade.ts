@@ -6,7 +6,7 @@ import {describe, throwIfFailed} from './outcome.js'
 import {RecoveryOutcome} from './recover.js'
 import {SessionOptions, withDeploySession} from './session.js'
 import {switchVersion} from './switch.js'
-import {GateOptions, judgeCandidate} from './gates.js'
+import {GateOptions, instanceGates, judgeCandidate} from './gates.js'
 import {Retraction} from './retract.js'
 import {retractOnFailure} from './retract-on-failure.js'
 
@@ -67,6 +67,8 @@ export async function upgrade(options: UpgradeOptions): Promise<UpgradeResult> {
       return {...base, durationMs: Date.now() - started, message: `pinned to ${state.pin}; nothing to do. Run \`agnes pin --channel ${state.channel}\` to follow the channel again.`, outcome: 'pinned', recovered}
     }
 
+    // A hand-broken AGNES_MIN_AGE or AGNES_UPGRADE_WINDOW in .env is exit 3 before the registry is asked.
+    const gates = {...options, ...instanceGates(instance, options)}
     const channel = options.channel ?? state.channel
     const digest = await session.resolve(channel)
     const running = await session.deps.runningApp(instance)
@@ -92,7 +94,7 @@ export async function upgrade(options: UpgradeOptions): Promise<UpgradeResult> {
       return upToDate(`${channel} points at a rejected digest; staying on the current version.`, false)
     }
 
-    const gate = await judgeCandidate(session, {channel, digest, runningDigest}, options)
+    const gate = await judgeCandidate(session, {channel, digest, runningDigest}, gates)
     const gated = {...common, durationMs: Date.now() - started, registryRequests: session.registryRequests()}
     if (gate.gate === 'outside-window') {
       return {...gated, message: `outside the upgrade window ${gate.window}${gate.opensAt ? `; it opens at ${gate.opensAt}` : ''}.`, opensAt: gate.opensAt, outcome: 'outside-window', window: gate.window}
