@@ -15,7 +15,7 @@ move to the channel head on their next \`agnes upgrade\`. Needs push rights from
 
   static examples = [
     '<%= config.bin %> release retract stable-2026.05.7',
-    '<%= config.bin %> release retract stable-2026.05.7 --repository ghcr.io/keboola/agnes-the-ai-analyst --json',
+    '<%= config.bin %> release retract stable-2026.05.7 --image ghcr.io/keboola/agnes-the-ai-analyst --json',
   ]
 
   static args = {
@@ -23,12 +23,12 @@ move to the channel head on their next \`agnes upgrade\`. Needs push rights from
   }
 
   static flags = {
-    repository: Flags.string({description: "Image repository (default: the instance's, from --dir).", env: 'AGNES_REPOSITORY'}),
+    image: Flags.string({description: "Image repository (default: the instance's, from --dir).", env: 'AGNES_IMAGE'}),
   }
 
   protected async execute(): Promise<Retraction & {repository: string}> {
     const {releaseRetract} = await import('../../lib/deploy/retract.js')
-    return releaseRetract({dir: this.instanceDir, repository: this.flags.repository, signal: this.signal, version: this.args.version})
+    return releaseRetract({dir: this.instanceDir, repository: this.flags.image, signal: this.signal, version: this.args.version})
   }
 
   protected render(result: Retraction & {repository: string}): void {

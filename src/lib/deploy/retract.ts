@@ -94,7 +94,7 @@ export async function releaseRetract(options: ReleaseRetractOptions): Promise<Re
   const state = options.repository ? undefined : await readState(paths)
   const repository = options.repository ?? state?.repository
   if (!repository) {
-    throw new InvalidInputError(`no image repository: ${paths.dir} is not an agnes instance`, {hint: 'Pass --repository <registry/name>, or --dir with an instance directory.'})
+    throw new InvalidInputError(`no image repository: ${paths.dir} is not an agnes instance`, {hint: 'Pass --image <registry/name>, or --dir with an instance directory.'})
   }
 
   const registry = deps.openRegistry(options.signal)

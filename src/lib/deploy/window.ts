@@ -22,8 +22,8 @@ function windowError(text: string, problem: string): InvalidInputError {
 function parseDays(text: string, spec: string): Set<number> {
   const days = new Set<number>()
   if (['daily', '*'].includes(spec.toLowerCase())) return new Set([0, 1, 2, 3, 4, 5, 6])
-  for (const part of spec.toLowerCase().split(',')) {
-    const [first, last = first] = part.split('-')
+  for (const part of spec.split(',')) {
+    const [first, last = first] = part.toLowerCase().split('-')
     const from = DAY_NAMES.indexOf(first)
     const to = DAY_NAMES.indexOf(last)
     if (from < 0 || to < 0) throw windowError(text, `"${part}" is not a day or a day range (Mon, Tue, … Sun, e.g. Mon-Fri)`)
