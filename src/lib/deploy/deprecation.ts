@@ -1,5 +1,5 @@
 import {ConflictError} from '../errors.js'
-import {RegistryClient} from '../image-registry/client.js'
+import {RegistryClient, createRegistryClient} from '../image-registry/client.js'
 import {Channel, deprecatedTagFor, isVersionTag, sortDeprecatedTags, sortVersionTags} from '../image-registry/versions.js'
 import {Reporter} from '../ui/reporter.js'
 
@@ -61,4 +61,20 @@ export async function refuseDeprecated(registry: RegistryClient, target: {reposi
   throw new ConflictError(`${tag} (${digest.slice(0, 19)}…) was marked ${marked} by the publisher: it failed on the canary and is not deployed`, {
     hint: 'Choose another version (`agnes pin <version>`, or follow the channel, which the publisher moved back), or pass --force to deploy it anyway.',
   })
+}
+
+/**
+ * For `status` and `doctor`: the `deprecated-*` tag of the running digest, or undefined (also when the registry
+ * cannot be asked quickly: these commands report, they do not fail on a slow registry).
+ */
+export async function runningDeprecation(repository: string, digest: string | undefined, signal?: AbortSignal): Promise<string | undefined> {
+  if (!digest) return undefined
+  const registry = createRegistryClient({retries: 0, signal, timeoutMs: 5000})
+  try {
+    return (await deprecatedAmong(registry, repository, [digest], signal)).get(digest)
+  } catch {
+    return undefined
+  } finally {
+    await registry.close()
+  }
 }

@@ -196,3 +196,16 @@ describe('retraction', () => {
     expect(instance.registry.puts).toEqual([`deprecated-2026.12.1 ${OLD}`])
   })
 })
+
+describe('status and doctor on a deprecated running build', () => {
+  it('doctor warns with the way off it; status names the next step', async () => {
+    const {rejectedFinding} = await import('../../../src/lib/doctor/findings.js')
+    const {deprecatedStep} = await import('../../../src/lib/deploy/status.js')
+    const finding = rejectedFinding({currentDigest: NEW, deprecatedTag: 'deprecated-2026.12.2', rejected: []})
+    expect(finding).toMatchObject({message: expect.stringContaining('marked deprecated-2026.12.2'), status: 'warn'})
+    expect(finding.fix).toContain('agnes upgrade')
+    expect(rejectedFinding({currentDigest: NEW, deprecatedTag: 'deprecated-2026.12.2', pinned: true, rejected: []}).fix).toContain('agnes pin')
+    expect(rejectedFinding({currentDigest: NEW, rejected: []}).status).toBe('ok')
+    expect(deprecatedStep('deprecated-2026.12.2', false)).toContain('the next `agnes upgrade` moves to the channel head')
+  })
+})
