@@ -143,6 +143,7 @@ export async function upgrade(options: UpgradeOptions): Promise<UpgradeResult> {
       message: outcome.outcome === 'upgraded' ? `upgraded ${describe(outcome.from)} → ${describe(outcome.to)}.` : `${outcome.outcome}: ${outcome.reason}`,
       outcome: outcome.outcome,
       reason: outcome.reason,
+      registryRequests: session.registryRequests(),
       ...(outcome.outcome === 'rolled-back' ? {rejected: outcome.rejected} : {}),
       rollbackMs: outcome.rollbackMs,
       to: outcome.to,
