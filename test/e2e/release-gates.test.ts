@@ -56,9 +56,9 @@ describe('release gates', () => {
 
     const upgrade = await runAgnes(['upgrade', '--json', '--dir', instance.dir, '--smoke-settle', '0'])
     expect(upgrade.exitCode, upgrade.stderr).toBe(0)
-    const result = singleJson(upgrade).result
+    const {result, warnings} = singleJson(upgrade)
     expect(result).toMatchObject({deprecatedTag: 'deprecated-2026.05.1', outcome: 'up-to-date'})
-    expect(upgrade.stderr).toContain('deprecated-2026.05.1')
+    expect(warnings.join('\n')).toContain('deprecated-2026.05.1')
     expect((await servingNow(instance)).version).toBe('0.84.2')
 
     const pin = await runAgnes(['pin', 'stable-2026.05.1', '--json', '--dir', instance.dir])
@@ -80,7 +80,7 @@ describe('release gates', () => {
     const upgrade = await runAgnes(['upgrade', '--retract-on-failure', '--json', '--dir', instance.dir, '--smoke-settle', '0'])
     expect(upgrade.exitCode, upgrade.stderr).toBe(10)
     const envelope = singleJson(upgrade)
-    expect(envelope.error.result.retraction).toMatchObject({channelMovedTo: good, deprecatedTag: 'deprecated-2026.05.2', version: 'stable-2026.05.2'})
+    expect(envelope.result.retraction).toMatchObject({channelMovedTo: good, deprecatedTag: 'deprecated-2026.05.2', version: 'stable-2026.05.2'})
     expect(await digestOf('deprecated-2026.05.2')).toBe(crashing)
     expect(await digestOf('stable')).toBe(good)
     expect(await servingNow(instance)).toMatchObject({healthy: true, version: '0.84.2'})
