@@ -33,6 +33,8 @@ move to the channel head on their next \`agnes upgrade\`. Needs push rights from
 
   protected render(result: Retraction & {repository: string}): void {
     this.out(`Retracted ${result.repository}:${result.version}: tagged ${result.deprecatedTag} (${result.digest.slice(0, 19)}…).`)
-    this.out(result.channelMovedTo ? `${result.channel} moved back to ${result.channelMovedTo.slice(0, 19)}….` : `${result.channel} does not point at it; left alone.`)
+    if (result.channelMovedTo) this.out(`${result.channel} moved back to ${result.channelMovedTo.slice(0, 19)}….`)
+    else if (result.channelHead === result.digest) this.out(`${result.channel} still points at it: no older ${result.channel} version that is not deprecated was found; move it by hand.`)
+    else this.out(`${result.channel} does not point at it; left alone.`)
   }
 }

@@ -16,6 +16,8 @@ export interface Retraction {
   digest: string
   /** The digest the channel tag was moved back to; undefined when the channel no longer pointed at the release. */
   channelMovedTo?: string
+  /** Where the channel tag points now. */
+  channelHead: string
 }
 
 export interface RetractRequest {
@@ -36,9 +38,9 @@ export async function retract(request: RetractRequest & {version: string; digest
   const deprecatedTag = deprecatedTagFor(request.version)
   await publisher.putManifest(deprecatedTag, await publisher.getManifest(request.digest))
   const head = (await registry.resolveDigest(repository, channel, {signal})).digest
-  if (head !== request.digest || request.good === undefined || request.good === request.digest) return {channel, deprecatedTag, digest: request.digest, version: request.version}
+  if (head !== request.digest || request.good === undefined || request.good === request.digest) return {channel, channelHead: head, deprecatedTag, digest: request.digest, version: request.version}
   await publisher.putManifest(channel, await publisher.getManifest(request.good))
-  return {channel, channelMovedTo: request.good, deprecatedTag, digest: request.digest, version: request.version}
+  return {channel, channelHead: request.good, channelMovedTo: request.good, deprecatedTag, digest: request.digest, version: request.version}
 }
 
 /** The canary's retraction of a digest it rolled back: its CalVer is found by matching recent version tags. */
