@@ -9,8 +9,9 @@ export default class Pin extends AgnesCommand<typeof Pin> {
   static description = `Run exactly one version and stop following the channel; or, with --channel, follow a channel again.
 
 The version must exist in the registry; its digest is resolved once and switched to with the same health
-gate, smoke test and automatic rollback as an upgrade (exit 10 when it was rolled back). Afterwards
-\`agnes upgrade\` leaves the instance alone.`
+gate, smoke test and automatic rollback as an upgrade (exit 10 when it was rolled back). A version the
+publisher tagged deprecated-* is refused (exit 7) unless --force. Afterwards \`agnes upgrade\` leaves the
+instance alone.`
 
   static examples = ['<%= config.bin %> pin stable-2026.04.3', '<%= config.bin %> pin --channel stable', '<%= config.bin %> pin dev-2026.05.12 --json']
 
@@ -20,6 +21,7 @@ gate, smoke test and automatic rollback as an upgrade (exit 10 when it was rolle
 
   static flags = {
     channel: Flags.string({description: 'Unpin and follow this channel again (switches at once when the digests differ).', options: ['stable', 'dev']}),
+    force: Flags.boolean({description: 'Deploy the version even if the publisher marked it deprecated.'}),
     ...switchFlags,
   }
 
@@ -35,7 +37,7 @@ gate, smoke test and automatic rollback as an upgrade (exit 10 when it was rolle
     }
 
     const {pin} = await import('../lib/deploy/pin.js')
-    return pin({...(await switchOptions(this.flags, this.reporter, this.signal)), channel, dir: this.instanceDir, reporter: this.reporter, signal: this.signal, version})
+    return pin({...(await switchOptions(this.flags, this.reporter, this.signal)), channel, dir: this.instanceDir, force: this.flags.force, reporter: this.reporter, signal: this.signal, version})
   }
 
   protected render(result: PinResult): void {

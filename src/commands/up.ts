@@ -13,12 +13,13 @@ needed; starts the app and waits until /api/health says status ok and db_schema 
 health); then starts the other services. A container that exits or restarts fails at once. The first
 deployment is a plain start; when the running version would change afterwards, up switches the way
 \`agnes upgrade\` does (state backup, health and smoke gates, automatic rollback: exit 10), and a digest that
-was rolled back is refused (exit 7) unless --force. On a healthy instance a second run changes nothing.`
+was rolled back, or that the publisher tagged deprecated-*, is refused (exit 7) unless --force. On a healthy
+instance a second run changes nothing.`
 
   static examples = ['<%= config.bin %> up', '<%= config.bin %> up --dir /opt/agnes --health-timeout 600 --json']
 
   static flags = {
-    force: Flags.boolean({description: 'Deploy the digest even if it was rolled back before.'}),
+    force: Flags.boolean({description: 'Deploy the digest even if it was rolled back before or the publisher marked it deprecated.'}),
     ...switchFlags,
   }
 

@@ -13,7 +13,7 @@ import {diffSnapshots, snapshotTree} from '../helpers/tree-snapshot.js'
 import {TestInstance, destroyInstance, newInstance, readEnvFile, secretsLedger} from './fixtures.js'
 
 /** Every command, plus `unknown` for commands and flags that do not exist. */
-type CommandName = 'init' | 'up' | 'status' | 'upgrade' | 'pin' | 'rollback' | 'history' | 'configure' | 'register-table' | 'smoke' | 'logs' | 'schedule:install' | 'schedule:remove' | 'schedule:status' | 'doctor' | 'backup' | 'backup:list' | 'restore' | 'unknown'
+type CommandName = 'init' | 'up' | 'status' | 'upgrade' | 'pin' | 'rollback' | 'history' | 'configure' | 'register-table' | 'smoke' | 'logs' | 'schedule:install' | 'schedule:remove' | 'schedule:status' | 'doctor' | 'backup' | 'backup:list' | 'restore' | 'release:retract' | 'unknown'
 
 interface Sandbox {
   /** Everything under it is compared before and after the run. */
@@ -268,6 +268,13 @@ const CASES: BadInputCase[] = [
   {command: 'upgrade', name: 'an alert webhook that is no URL', args: [], env: {AGNES_ALERT_WEBHOOK: 'not a webhook url'}, exit: 3, says: /AGNES_ALERT_WEBHOOK|webhook/i},
   {command: 'upgrade', name: 'an alert webhook file that does not exist', args: (s) => ['--alert-webhook-file', join(s.outside, 'missing-hook')], exit: 3, says: /--alert-webhook-file|missing-hook/},
   {command: 'upgrade', name: 'no instance in --dir', args: [], dir: 'fresh', exit: 3, says: /not an agnes instance/, hint: /agnes init/},
+  {command: 'upgrade', name: 'a minimum age that is no duration', args: ['--min-age', 'two hours'], exit: 3, says: /--min-age "two hours"/, hint: /30m, 2h/},
+  {command: 'upgrade', name: 'a window without a time zone', args: ['--window', 'Mon-Fri 02:00-05:00'], exit: 3, says: /time zone is missing/, hint: /Europe\/Prague/},
+  {command: 'upgrade', name: 'a window in an unknown time zone', args: ['--window', 'Mon-Fri 02:00-05:00 Mars/Olympus'], exit: 3, says: /Mars\/Olympus/, hint: /HH:MM-HH:MM/},
+  {command: 'upgrade', name: 'a broken AGNES_UPGRADE_WINDOW in .env', args: [], setup: (s) => appendFileSync(inInstance(s, '.env'), 'AGNES_UPGRADE_WINDOW=weekends\n'), exit: 3, says: /weekends/, hint: /Europe\/Prague/},
+  {command: 'release:retract', name: 'a channel instead of a version', args: ['stable'], exit: 3, says: /channel, not a version/, hint: /stable-2026\.04\.3/},
+  {command: 'release:retract', name: 'no version', args: [], exit: 2, says: /version/, hint: USAGE_HINT},
+  {command: 'release:retract', name: 'no instance and no --image', args: ['stable-2026.04.2'], dir: 'fresh', exit: 3, says: /not an agnes instance/, hint: /--image/},
   {command: 'upgrade', name: 'a hand-broken .env line', args: [], setup: (s) => appendFileSync(inInstance(s, '.env'), '=no key\n'), exit: 3, says: /\.env.*line \d+/},
 
   // ---- pin

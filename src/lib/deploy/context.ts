@@ -4,6 +4,7 @@ import {engineEndpoint} from '../docker/endpoint.js'
 import {runningAppDigest} from '../docker/socket.js'
 import {engineOpenFileLimit} from '../doctor/probes.js'
 import {createRegistryClient, RegistryClient} from '../image-registry/client.js'
+import {createPublisher, RegistryPublisher} from '../image-registry/publish.js'
 import {checkProjectOwnership} from '../instance/project.js'
 import {Instance, InstanceState, localBaseUrl} from '../instance/state.js'
 import {Reporter} from '../ui/reporter.js'
@@ -20,6 +21,8 @@ export interface DeployDeps {
   openCompose(instance: Instance): Promise<Compose>
   /** A registry API client; whoever opens one closes it. */
   openRegistry(signal?: AbortSignal): RegistryClient
+  /** Registry writes (tags) for a repository, with the push login from the Docker config. */
+  openPublisher(repository: string, signal?: AbortSignal): RegistryPublisher
   /** The digest the running app container was started from, without loading dockerode (the no-op cron tick). */
   runningApp(instance: Instance): Promise<{digest?: string; running: boolean}>
   /** The open-file limit the engine can grant a container; undefined (with why) when it cannot be known here. */
@@ -33,6 +36,7 @@ export const hostDeployDeps: DeployDeps = {
     return new Compose(command, {paths: instance.paths, profiles: composeProfiles(instance.state), project: instance.state.project}, execaRunner)
   },
   openRegistry: (signal) => createRegistryClient({signal}),
+  openPublisher: (repository, signal) => createPublisher(repository, {signal}),
   runningApp: ({paths, state}) => runningAppDigest(state.project, state.repository, paths.dir),
   // dockerd's own limit is only visible when the engine runs on this host (a unix socket).
   engineOpenFileLimit: () => (engineEndpoint().kind === 'unix' ? engineOpenFileLimit() : {why: 'the Docker engine is not on this host'}),

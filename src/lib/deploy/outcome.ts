@@ -34,6 +34,8 @@ export interface SwitchOptions {
   onSuccess?: (state: InstanceState) => void
   /** Runs after the pull, before anything is stopped: the last chance to back out (a sync started meanwhile). */
   afterPull?: () => Promise<void>
+  /** Runs after a rejected target was rolled back, before the alert; what it returns is added to the alert. */
+  onRejected?: (rejected: JournalDeployment, restored: JournalDeployment) => Promise<string | undefined>
 }
 
 export type SwitchOutcomeName = 'upgraded' | 'rolled-back' | 'failed'

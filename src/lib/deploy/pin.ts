@@ -1,5 +1,6 @@
 import {InstanceState, writeState} from '../instance/state.js'
 import {Channel, validateVersionTag} from '../image-registry/versions.js'
+import {refuseDeprecated} from './deprecation.js'
 import {appendHistory} from './history.js'
 import {describe, throwIfFailed} from './outcome.js'
 import {SessionOptions, withDeploySession} from './session.js'
@@ -20,6 +21,8 @@ export interface PinOptions extends SessionOptions {
   /** Pin to this version; or, with `channel`, unpin and follow that channel. */
   version?: string
   channel?: Channel
+  /** Deploy the version even if the publisher marked it deprecated. */
+  force?: boolean
 }
 
 /**
@@ -66,6 +69,7 @@ export async function pin(options: PinOptions): Promise<PinResult> {
       return result(false)
     }
 
+    await refuseDeprecated(session.registry(), {digest, repository: state.repository, tag}, {force: options.force ?? false, reporter: options.reporter, signal: options.signal})
     const outcome = await switchVersion(await session.context(), {digest, repository: state.repository, tag}, {
       action: options.version ? 'pin' : 'unpin',
       alertWebhook: options.alertWebhook,

@@ -22,6 +22,8 @@ export interface DeploySession {
   context(): Promise<DeployContext>
   /** Resolves a tag to a digest through the registry API; everything after runs exactly that digest. */
   resolve(tag: string): Promise<string>
+  /** The registry API client, opened on first use and closed when the session ends. */
+  registry(): RegistryClient
   /** Registry API requests made so far (one on a quiet cron tick). */
   registryRequests(): number
   /** Finishes the journal an interrupted run left, once; the prologue calls it unless `recover: false`. */
@@ -46,10 +48,10 @@ export async function withDeploySession<T>(command: string, options: SessionOpti
       instance,
       recover: () =>
         (recovery ??= readJournal(instance.paths).then(async (journal) => (journal ? recoverFromJournal(await session.context(), journal, options) : undefined))),
+      registry: () => (registry ??= deps.openRegistry(options.signal)),
       registryRequests: () => registry?.requests ?? 0,
       async resolve(tag) {
-        registry ??= deps.openRegistry(options.signal)
-        return (await registry.resolveDigest(instance.state.repository, tag, {signal: options.signal})).digest
+        return (await session.registry().resolveDigest(instance.state.repository, tag, {signal: options.signal})).digest
       },
     }
     try {

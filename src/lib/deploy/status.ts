@@ -6,6 +6,7 @@ import {parseRepository} from '../image-registry/image-ref.js'
 import {checkProjectOwnership} from '../instance/project.js'
 import {readTextIfExists, loadInstance, localBaseUrl} from '../instance/state.js'
 import {silentReporter} from '../ui/reporter.js'
+import {runningDeprecation} from './deprecation.js'
 import {Journal} from './journal.js'
 
 export interface StatusResult {
@@ -27,6 +28,8 @@ export interface StatusResult {
   /** Why `.agnes/journal.json` exists but cannot be used (torn or hand-edited). */
   journalProblem: string | null
   rejected: string[]
+  /** The publisher's `deprecated-*` tag of the running (or recorded) digest: it failed on the canary. */
+  deprecated: string | null
   /**
    * Another existing directory runs this instance's Compose project: its containers and its app's answers
    * are not this instance's, so none are shown.
@@ -78,6 +81,12 @@ export function nextSteps(result: Pick<StatusResult, 'dir' | 'journal' | 'journa
   return [`An interrupted ${journal.action} (${journal.phase}) left a journal; now ${runs}. The next \`agnes up\`, \`upgrade\`, \`pin\` or \`rollback\` finishes it first.`]
 }
 
+/** What to do when the running build was deprecated by the publisher. */
+export function deprecatedStep(tag: string, pinned: boolean): string {
+  const how = pinned ? 'pin another version (`agnes pin <version>`) or follow the channel again (`agnes pin --channel stable`)' : 'the next `agnes upgrade` moves to the channel head, which the publisher moved back'
+  return `The running build was marked ${tag} by the publisher (it failed on the canary): ${how}.`
+}
+
 /** The manifest digest of the image a container runs, from the image's RepoDigests for our repository. */
 async function runningDigest(engine: DockerEngine, imageId: string, repository: string): Promise<string | undefined> {
   try {
@@ -111,6 +120,7 @@ export async function instanceStatus(dir: string, signal?: AbortSignal): Promise
     project: state.project,
     projectOwnedBy: null,
     recorded: state.current ? {deployedAt: state.current.deployedAt, digest: state.current.digest, tag: state.current.tag, version: state.current.version} : null,
+    deprecated: null,
     rejected: state.rejected,
     repository: state.repository,
     running: null,
@@ -149,6 +159,8 @@ export async function instanceStatus(dir: string, signal?: AbortSignal): Promise
   result.journal = journal
   result.journalProblem = problem
   result.projectOwnedBy = (projectProblem?.details?.owner as string | undefined) ?? null
-  result.nextSteps = nextSteps(result, projectProblem)
+  const digest = result.running?.digest ?? state.current?.digest
+  result.deprecated = (await runningDeprecation(state.repository, digest, signal)) ?? null
+  result.nextSteps = [...nextSteps(result, projectProblem), ...(result.deprecated ? [deprecatedStep(result.deprecated, state.pin !== undefined)] : [])]
   return result
 }

@@ -86,6 +86,7 @@ export async function rollBack(
   ctx.reporter.progress(`Rolled back to ${describe(journal.from)} in ${(rollbackMs / 1000).toFixed(1)} s.`)
   await appendHistory(paths, {action: journal.action, durationMs: Date.now() - context.started, from: journal.from, outcome: 'rolled-back', reason, time: new Date().toISOString(), to: journal.to})
   const retried = journal.targetFailed ? '' : ' It was not rejected: the next run tries it again.'
-  const alertResult = await alert(ctx, options, `${journal.action} to ${describe(journal.to)} ${verdict} (${reason}); rolled back to ${describe(journal.from)}, which is healthy.${restoredBackup ? ' The state backup was restored.' : ''}${retried}`)
+  const afterRejection = journal.targetFailed && options.onRejected ? await options.onRejected(journal.to, journal.from) : undefined
+  const alertResult = await alert(ctx, options, `${journal.action} to ${describe(journal.to)} ${verdict} (${reason}); rolled back to ${describe(journal.from)}, which is healthy.${restoredBackup ? ' The state backup was restored.' : ''}${retried}${afterRejection ? ` ${afterRejection}` : ''}`)
   return {alert: alertResult, backup: journal.backup, durationMs: Date.now() - context.started, from: journal.from, outcome: 'rolled-back', reason, rejected: journal.targetFailed === true, restoredBackup, rollbackMs, to: journal.to}
 }

@@ -2,6 +2,7 @@ import {ConflictError} from '../errors.js'
 import {digestReference} from '../image-registry/image-ref.js'
 import {Deployment, instancePort} from '../instance/state.js'
 import {DeployContext, desiredTag} from './context.js'
+import {refuseDeprecated} from './deprecation.js'
 import {appendHistory} from './history.js'
 import {describe, throwIfFailed} from './outcome.js'
 import {preflight} from './preflight.js'
@@ -81,6 +82,7 @@ async function upLocked(session: DeploySession, ctx: DeployContext, recovered: R
     })
   }
 
+  if (current?.digest !== digest) await refuseDeprecated(session.registry(), {digest, repository: state.repository, tag}, {force: options.force, reporter: ctx.reporter, signal: options.signal})
   const base = {
     compose: `${ctx.compose.command.argv.join(' ')} ${ctx.compose.command.version}`,
     digest,

@@ -6,8 +6,11 @@ import {describe, throwIfFailed} from './outcome.js'
 import {RecoveryOutcome} from './recover.js'
 import {SessionOptions, withDeploySession} from './session.js'
 import {switchVersion} from './switch.js'
+import {GateOptions, instanceGates, judgeCandidate} from './gates.js'
+import {Retraction} from './retract.js'
+import {retractOnFailure} from './retract-on-failure.js'
 
-export type UpgradeOutcome = 'up-to-date' | 'upgraded' | 'pinned' | 'deferred' | 'locked' | 'rolled-back' | 'failed' | 'upgrade-available'
+export type UpgradeOutcome = 'up-to-date' | 'upgraded' | 'pinned' | 'deferred' | 'locked' | 'rolled-back' | 'failed' | 'upgrade-available' | 'soaking' | 'outside-window'
 
 export interface UpgradeResult {
   outcome: UpgradeOutcome
@@ -26,15 +29,27 @@ export interface UpgradeResult {
   deferredSince?: string
   registryRequests?: number
   alert?: {delivered: boolean; error?: string}
+  /** Soaking: when this instance first saw the channel digest, and when it may adopt it. */
+  firstSeenAt?: string
+  eligibleAt?: string
+  /** Outside the window: the window and when it opens next. */
+  window?: string
+  opensAt?: string
+  /** The publisher's `deprecated-*` tag of the channel digest (skipped) or of the build that was running (left). */
+  deprecatedTag?: string
+  /** With --retract-on-failure, after a rejected digest was rolled back: what was changed in the registry. */
+  retraction?: Retraction | {error: string}
   message: string
 }
 
-export interface UpgradeOptions extends SessionOptions {
+export interface UpgradeOptions extends SessionOptions, Omit<GateOptions, 'reporter' | 'signal' | 'force' | 'check'> {
   /** Follow this channel from now on (a channel change is an upgrade like any other). */
   channel?: Channel
   force: boolean
   check: boolean
   maxDeferMs: number
+  /** The canary: a rejected digest is tagged deprecated and the channel moved back (retract-on-failure.ts). */
+  retractOnFailure?: boolean
 }
 
 /**
@@ -52,6 +67,8 @@ export async function upgrade(options: UpgradeOptions): Promise<UpgradeResult> {
       return {...base, durationMs: Date.now() - started, message: `pinned to ${state.pin}; nothing to do. Run \`agnes pin --channel ${state.channel}\` to follow the channel again.`, outcome: 'pinned', recovered}
     }
 
+    // A hand-broken AGNES_MIN_AGE or AGNES_UPGRADE_WINDOW in .env is exit 3 before the registry is asked.
+    const gates = {...options, ...instanceGates(instance, options)}
     const channel = options.channel ?? state.channel
     const digest = await session.resolve(channel)
     const running = await session.deps.runningApp(instance)
@@ -77,6 +94,21 @@ export async function upgrade(options: UpgradeOptions): Promise<UpgradeResult> {
       return upToDate(`${channel} points at a rejected digest; staying on the current version.`, false)
     }
 
+    const gate = await judgeCandidate(session, {channel, digest, runningDigest}, gates)
+    const gated = {...common, durationMs: Date.now() - started, registryRequests: session.registryRequests()}
+    if (gate.gate === 'outside-window') {
+      return {...gated, message: `outside the upgrade window ${gate.window}${gate.opensAt ? `; it opens at ${gate.opensAt}` : ''}.`, opensAt: gate.opensAt, outcome: 'outside-window', window: gate.window}
+    }
+
+    if (gate.gate === 'soaking') {
+      return {...gated, eligibleAt: gate.eligibleAt, firstSeenAt: gate.firstSeenAt, message: `${channel} (${digest.slice(0, 19)}…) first seen at ${gate.firstSeenAt}; it becomes eligible at ${gate.eligibleAt}.`, outcome: 'soaking'}
+    }
+
+    if (gate.gate === 'deprecated') {
+      options.reporter.warn(`${channel} points at ${digest.slice(0, 19)}…, which the publisher marked ${gate.deprecatedTag}; skipping it (use --force to deploy it anyway).`)
+      return {...gated, deprecatedTag: gate.deprecatedTag, message: `${channel} points at a deprecated build (${gate.deprecatedTag}); staying on the current version.`, outcome: 'up-to-date'}
+    }
+
     if (options.check) {
       return {...common, durationMs: Date.now() - started, message: `would switch to ${channel} (${digest.slice(0, 19)}…).`, outcome: 'upgrade-available'}
     }
@@ -89,6 +121,7 @@ export async function upgrade(options: UpgradeOptions): Promise<UpgradeResult> {
       signal: options.signal,
     })
     await deferIfBusy()
+    let retraction: UpgradeResult['retraction']
     const outcome = await switchVersion(await session.context(), target, {
       action: 'upgrade',
       // A sync may have started during the pull: look again before anything stops.
@@ -100,6 +133,7 @@ export async function upgrade(options: UpgradeOptions): Promise<UpgradeResult> {
         next.channel = channel
       },
       smoke: options.smoke,
+      ...(options.retractOnFailure ? {onRejected: retractOnFailure(session, channel, options.reporter, (outcome) => (retraction = outcome))} : {}),
     })
     const result: UpgradeResult = {
       ...common,
@@ -109,9 +143,12 @@ export async function upgrade(options: UpgradeOptions): Promise<UpgradeResult> {
       message: outcome.outcome === 'upgraded' ? `upgraded ${describe(outcome.from)} → ${describe(outcome.to)}.` : `${outcome.outcome}: ${outcome.reason}`,
       outcome: outcome.outcome,
       reason: outcome.reason,
+      registryRequests: session.registryRequests(),
       ...(outcome.outcome === 'rolled-back' ? {rejected: outcome.rejected} : {}),
       rollbackMs: outcome.rollbackMs,
       to: outcome.to,
+      ...(gate.runningDeprecated ? {deprecatedTag: gate.runningDeprecated} : {}),
+      ...(retraction ? {retraction} : {}),
     }
     throwIfFailed(outcome, result)
     return result

@@ -34,6 +34,7 @@ import {
 import {certificateFromFile, engineOpenFileLimit, freeBytes, portInUse, servedCertificate} from './probes.js'
 import {isHeldByLiveProcess} from '../instance/lock-file.js'
 import {parseJournal} from '../deploy/status.js'
+import {runningDeprecation} from '../deploy/deprecation.js'
 
 export interface DoctorReport {
   dir: string
@@ -199,7 +200,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
       return journalFinding({journal: journal ?? undefined, problem: problem ?? undefined, runInProgress: isHeldByLiveProcess(owner)})
     }),
     forInstance('last-upgrade', async ({paths}) => lastUpgradeFinding(await readHistoryReport(paths))),
-    forInstance('rejected', async ({state}) => rejectedFinding({currentDigest: state.current?.digest, rejected: state.rejected})),
+    forInstance('rejected', async ({state}) => rejectedFinding({currentDigest: state.current?.digest, deprecatedTag: await runningDeprecation(state.repository, state.current?.digest, options.signal), pinned: state.pin !== undefined, rejected: state.rejected})),
     forInstance('schedule', async ({state}) => {
       const pinned = state.pin !== undefined
       try {

@@ -200,7 +200,17 @@ export function lastUpgradeFinding(probe: {entries: HistoryEntry[]; skippedLines
   return {id: 'last-upgrade', message: `${what}${skipped}`, status: 'ok'}
 }
 
-export function rejectedFinding(probe: {rejected: string[]; currentDigest?: string}): Finding {
+/** Rejected here, or (deprecatedTag) marked `deprecated-*` by the publisher while it runs (src/lib/deploy/deprecation.ts). */
+export function rejectedFinding(probe: {rejected: string[]; currentDigest?: string; deprecatedTag?: string; pinned?: boolean}): Finding {
+  if (probe.deprecatedTag && probe.currentDigest) {
+    return {
+      fix: probe.pinned ? 'Pin another version (`agnes pin <version>`), or follow the channel again (`agnes pin --channel stable`).' : '`agnes upgrade` moves to the channel head, which the publisher moved back.',
+      id: 'rejected',
+      message: `the running release ${probe.currentDigest.slice(0, 19)}… was marked ${probe.deprecatedTag} by the publisher (it failed on the canary)`,
+      status: 'warn',
+    }
+  }
+
   if (probe.rejected.length === 0) return {id: 'rejected', message: 'no release was rejected', status: 'ok'}
   const list = probe.rejected.map((digest) => `${digest.slice(0, 19)}…`).join(', ')
   if (probe.currentDigest && probe.rejected.includes(probe.currentDigest)) {

@@ -90,3 +90,9 @@ export function isDeprecated(tag: string, allTags: Iterable<string>): boolean {
   for (const candidate of allTags) if (candidate === deprecatedTag) return true
   return false
 }
+
+/** The `deprecated-YYYY.MM.N` tags among `tags`, newest first. */
+export function sortDeprecatedTags(tags: Iterable<string>): string[] {
+  const asVersions = [...tags].filter((tag) => tag.startsWith(DEPRECATED_PREFIX)).map((tag) => `stable-${tag.slice(DEPRECATED_PREFIX.length)}`)
+  return sortVersionTags(asVersions).map((tag) => DEPRECATED_PREFIX + tag.slice('stable-'.length))
+}

@@ -43,6 +43,8 @@ export interface InstanceState {
   managedFiles: Record<string, string>
   /** When an upgrade was first deferred because the instance was busy. */
   deferredSince?: string
+  /** The channel digest this instance first saw at the head, and when: the soak clock of `upgrade --min-age` (src/lib/deploy/soak.ts). */
+  channelHead?: {channel: Channel; digest: string; firstSeenAt: string}
   createdAt: string
 }
 

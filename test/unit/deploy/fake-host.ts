@@ -12,8 +12,9 @@ import {writeTar} from '../../../src/lib/backup/tar.js'
 import type {DeployDeps} from '../../../src/lib/deploy/context.js'
 import {Compose} from '../../../src/lib/docker/compose.js'
 import {DockerEngine} from '../../../src/lib/docker/engine.js'
-import {AgnesError, DockerError, NotFoundError} from '../../../src/lib/errors.js'
+import {AgnesError, AuthError, DockerError, NotFoundError} from '../../../src/lib/errors.js'
 import type {RegistryClient} from '../../../src/lib/image-registry/client.js'
+import type {RegistryPublisher} from '../../../src/lib/image-registry/publish.js'
 import {renderCompose, writeManagedFile} from '../../../src/lib/instance/managed-files.js'
 import {InstancePaths, instancePaths} from '../../../src/lib/instance/paths.js'
 import {Deployment, InstanceState, writeState} from '../../../src/lib/instance/state.js'
@@ -187,6 +188,7 @@ export class Host {
       },
       engineOpenFileLimit: () => ({limit: this.openFileLimit}),
       openCompose: async () => this.compose(),
+      openPublisher: () => registry.publisher(),
       openRegistry: () => registry.client(),
       runningApp: async () => {
         this.calls.push('running app')
@@ -210,12 +212,37 @@ export class FakeRegistry {
     return {digest, mediaType: 'application/vnd.oci.image.index.v1+json'}
   }
 
+  async listTags() {
+    this.requests++
+    return Object.keys(this.tags)
+  }
+
+  async tagExists(_repository: unknown, reference: string) {
+    this.requests++
+    return reference in this.tags
+  }
+
   async close() {
     this.closed = true
   }
 
   client(): RegistryClient {
     return this as unknown as RegistryClient
+  }
+
+  /** Tag writes, as `release retract` and `upgrade --retract-on-failure` make them; `denyPush` answers like a 403. */
+  denyPush = false
+  puts: string[] = []
+  publisher(): RegistryPublisher {
+    return {
+      getManifest: async (digest: string) => ({body: Buffer.from(digest), digest, mediaType: 'application/vnd.oci.image.index.v1+json'}),
+      putManifest: async (tag: string, manifest: {digest: string}) => {
+        if (this.denyPush) throw new AuthError('Registry 127.0.0.1:5000 denied pushing a tag to unit/agnes (HTTP 403)', {hint: 'log in with push rights'})
+        this.puts.push(`${tag} ${manifest.digest}`)
+        this.tags[tag] = manifest.digest
+      },
+      requests: 0,
+    }
   }
 }
 

@@ -25,7 +25,8 @@ describe('pin', () => {
     expect(result).toMatchObject({changed: true, outcome: 'pinned', pin: 'stable-2026.04.2'})
     expect(instance.host.app).toMatchObject({digest: NEW, status: 'running'})
     expect(instance.state()).toMatchObject({current: {digest: NEW}, pin: 'stable-2026.04.2'})
-    expect(instance.registry.requests).toBe(1)
+    // The digest, and whether the publisher deprecated that version (its deprecated- twin).
+    expect(instance.registry.requests).toBe(2)
   })
 
   it('a version the running digest already is: recorded as the pin, no pull, no container change', async () => {
