@@ -9,11 +9,15 @@ import AgnesHelp from '../../src/help.js'
 import {AgnesError, ERROR_CATALOGUE, EXIT_CODE_TABLE} from '../../src/lib/errors.js'
 import {repoRoot} from '../helpers/run-cli.js'
 
-const commandModules = import.meta.glob<{default: Command.Class}>('../../src/commands/**/*.ts', {eager: true})
-const commands = Object.entries(commandModules).map(([file, module]) => ({
-  command: module.default,
-  id: file.replace(/^.*src\/commands\//, '').replace(/\.ts$/, '').replaceAll('/', ':'),
-}))
+const commandFiles = readdirSync(join(repoRoot, 'src', 'commands'), {recursive: true, withFileTypes: true}).filter((entry) => entry.isFile() && entry.name.endsWith('.ts'))
+const commands = await Promise.all(
+  commandFiles.map(async (entry) => {
+    const file = join(entry.parentPath, entry.name)
+    const module = (await import(file)) as {default: Command.Class}
+    return {command: module.default, id: relative(join(repoRoot, 'src', 'commands'), file).replace(/\.ts$/, '').replaceAll('/', ':')}
+  }),
+)
+commands.sort((a, b) => a.id.localeCompare(b.id))
 
 let config: Config
 
@@ -108,7 +112,7 @@ describe('help', () => {
 
   // init and configure are being rewritten on another branch; their descriptions join this check there.
   it.each(commands.filter(({id}) => !['init', 'configure'].includes(id)))('agnes $id: one paragraph per line in its descriptions (oclif wraps them)', ({command}) => {
-    const texts = [String(command.description ?? ''), ...Object.values(command.flags ?? {}).map((flag) => String(flag?.description ?? ''))]
+    const texts = [String(command.description ?? ''), ...Object.values(command.flags ?? {}).map((flag) => String((flag as {description?: string} | undefined)?.description ?? ''))]
     for (const text of texts) {
       const lines = text.split('\n')
       const wrapped = lines.filter((line, index) => index > 0 && line !== '' && !line.startsWith(' ') && lines[index - 1] !== '' && !lines[index - 1].startsWith(' ') && !lines[index - 1].endsWith(':'))
