@@ -6,8 +6,8 @@ import {redact} from '../lib/secrets/redact.js'
 
 /**
  * An unknown command is a usage error (exit 2) like any other: one JSON document under --json, the usual
- * message and one hint otherwise. A flag in the command's place is named without its value, and a word after
- * a command that takes no argument is not shown (it may be a secret).
+ * message and one hint otherwise. A flag in the command's place is named without its value; for a word after a
+ * command that takes no argument, the hint points at that command's help.
  */
 const hook: Hook.CommandNotFound = async function (options) {
   const commands = options.config.commands.filter((command) => !command.hidden).map((command) => command.id)
@@ -25,7 +25,7 @@ const hook: Hook.CommandNotFound = async function (options) {
     const best = closest(spaced(options.id), names)
     error = new UsageError(`Unknown command ${spaced(options.id)}`, {hint: best === undefined ? `Commands: ${names.join(', ')}. See \`agnes --help\`.` : `Did you mean \`agnes ${best}\`? See \`agnes --help\`.`})
   } else {
-    error = new UsageError(`\`agnes ${spaced(parent)}\` takes no such argument (not shown, in case it is a secret)`, {hint: `See \`agnes ${spaced(parent)} --help\`.`})
+    error = new UsageError(`Unknown command ${spaced(options.id)}`, {hint: `\`agnes ${spaced(parent)}\` takes no such argument. See \`agnes ${spaced(parent)} --help\`.`})
   }
 
   process.exitCode = error.exitCode

@@ -43,17 +43,17 @@ describe('command_not_found hook', () => {
     expect(text).toBe('Error [E_USAGE]: Unknown command frobnicate\nHint: Commands: init, schedule install, schedule status, status, up. See `agnes --help`.\n')
   })
 
-  it('a word after a command that takes no argument is not shown, and the hint is that command\'s help', async () => {
-    const outcome = await notFound(`up:${SECRET}`)
+  it('a word after a command that takes no argument points at that command\'s help', async () => {
+    const outcome = await notFound('up:extra')
     expect(outcome.exitCode).toBe(2)
-    expect(outcome.stderr).toBe('Error [E_USAGE]: `agnes up` takes no such argument (not shown, in case it is a secret)\nHint: See `agnes up --help`.\n')
+    expect(outcome.stderr).toBe('Error [E_USAGE]: Unknown command up extra\nHint: `agnes up` takes no such argument. See `agnes up --help`.\n')
   })
 
   it('under --json prints one document on stdout and nothing on stderr', async () => {
-    const outcome = await notFound(`up:${SECRET}`, ['--json'])
+    const outcome = await notFound('up:extra', ['--json'])
     expect(outcome.stderr).toBe('')
     expect(JSON.parse(outcome.stdout)).toEqual({
-      error: {code: 'E_USAGE', exitCode: 2, hint: 'See `agnes up --help`.', message: '`agnes up` takes no such argument (not shown, in case it is a secret)'},
+      error: {code: 'E_USAGE', exitCode: 2, hint: '`agnes up` takes no such argument. See `agnes up --help`.', message: 'Unknown command up extra'},
       ok: false,
     })
   })
