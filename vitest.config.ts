@@ -7,10 +7,22 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          // No build and no Docker: command classes run in-process (test/unit/base-command.test.ts).
           name: 'unit',
-          include: ['test/unit/**/*.test.ts', 'test/commands/**/*.test.ts'],
+          include: ['test/unit/**/*.test.ts'],
           testTimeout: 60_000,
           sequence: {groupOrder: 0},
+        },
+      },
+      {
+        extends: true,
+        test: {
+          // Spawn the built CLI (bin/run.js → dist/): run after `npm run build`.
+          name: 'commands',
+          include: ['test/commands/**/*.test.ts'],
+          testTimeout: 60_000,
+          sequence: {groupOrder: 0},
+          globalSetup: ['test/helpers/built-cli-setup.ts'],
         },
       },
       {

@@ -2,10 +2,31 @@ import {Command, Help} from '@oclif/core'
 
 import {EXIT_CODE_TABLE} from './lib/errors.js'
 
-/** oclif's help plus the exit-code table under every command, so cron authors and agents find it. */
+/** The path from an empty directory to a checked instance, as in the README's Quick start. */
+export const QUICK_PATH: ReadonlyArray<[string, string]> = [
+  ['agnes init', 'write the instance here (a wizard; for an agent: --non-interactive with flags)'],
+  ['agnes up', 'preflight, pull by digest, start, wait until healthy; prints the URL'],
+  ['agnes configure', 'first admin and data source, through the instance API'],
+  ['agnes smoke', 'post-deploy smoke test'],
+]
+
+export function exitCodeSection(): string {
+  return `EXIT CODES\n${EXIT_CODE_TABLE.map(([code, meaning]) => `  ${String(code).padStart(3)}  ${meaning}`).join('\n')}`
+}
+
+export function quickPathSection(): string {
+  const width = Math.max(...QUICK_PATH.map(([command]) => command.length))
+  return `QUICK START\n${QUICK_PATH.map(([command, what]) => `  $ ${command.padEnd(width)}  # ${what}`).join('\n')}\n\n  Then schedule upgrades: agnes schedule install`
+}
+
+/** oclif's help plus the quick path on the root help and the exit-code table everywhere, for cron authors and agents. */
 export default class AgnesHelp extends Help {
   protected formatCommand(command: Command.Loadable): string {
-    const table = EXIT_CODE_TABLE.map(([code, meaning]) => `  ${String(code).padStart(3)}  ${meaning}`).join('\n')
-    return `${super.formatCommand(command)}\n\nEXIT CODES\n${table}`
+    return `${super.formatCommand(command)}\n\n${exitCodeSection()}`
+  }
+
+  protected async showRootHelp(): Promise<void> {
+    await super.showRootHelp()
+    this.log(`${quickPathSection()}\n\n${exitCodeSection()}`)
   }
 }

@@ -8,10 +8,7 @@ import {switchFlags, switchOptions} from '../flags/switch.js'
 export default class Pin extends AgnesCommand<typeof Pin> {
   static description = `Run exactly one version and stop following the channel; or, with --channel, follow a channel again.
 
-The version must exist in the registry; its digest is resolved once and switched to with the same health
-gate, smoke test and automatic rollback as an upgrade (exit 10 when it was rolled back). A version the
-publisher tagged deprecated-* is refused (exit 7) unless --force. Afterwards \`agnes upgrade\` leaves the
-instance alone.`
+The version must exist in the registry; its digest is resolved once and switched to with the same health gate, smoke test and automatic rollback as an upgrade (exit 10 when it was rolled back). A version the publisher tagged deprecated-* is refused (exit 7) unless --force. Afterwards \`agnes upgrade\` leaves the instance alone.`
 
   static examples = ['<%= config.bin %> pin stable-2026.04.3', '<%= config.bin %> pin --channel stable', '<%= config.bin %> pin dev-2026.05.12 --json']
 

@@ -13,15 +13,9 @@ interface RegisterTableResult {
 export default class RegisterTable extends AgnesCommand<typeof RegisterTable> {
   static description = `Register one table (flags) or many (--from-file tables.yaml) in the instance's table registry.
 
-Everything is validated before anything is sent: the name must give an id matching [a-z_][a-z0-9_]* (Agnes
-lowercases it and turns spaces into _), identifiers are letters, digits, _ - . or "quoted" parts (a full
-Keboola id such as in.c-crm.orders works in --table), and the modes are checked. A bad value is exit 3 and
-nothing is sent.
+Everything is validated before anything is sent: the name must give an id matching [a-z_][a-z0-9_]* (Agnes lowercases it and turns spaces into _), identifiers are letters, digits, _ - . or "quoted" parts (a full Keboola id such as in.c-crm.orders works in --table), and the modes are checked. A bad value is exit 3 and nothing is sent.
 
-Existing ids are looked up first: a duplicate is exit 7 and nothing is registered, unless --if-not-exists
-skips it (exit 0, status "exists"). Each table reports the status the instance returned: registered (201),
-ok (200), accepted (202), or rebuild_failed, when the row was registered but its view could not be built
-(exit 0 with a warning: the registration stands, re-running does not fix the view).`
+Existing ids are looked up first: a duplicate is exit 7 and nothing is registered, unless --if-not-exists skips it (exit 0, status "exists"). Each table reports the status the instance returned: registered (201), ok (200), accepted (202), or rebuild_failed, when the row was registered but its view could not be built (exit 0 with a warning: the registration stands, re-running does not fix the view).`
 
   static examples = [
     '<%= config.bin %> register-table --name orders --source-type keboola --bucket in.c-crm --table orders --primary-key id',

@@ -10,8 +10,7 @@ export default class Smoke extends AgnesCommand<typeof Smoke> {
 Steps, each reported with its timing:
   health        GET /api/health: status ok and db_schema ok (HTTP 200 alone proves nothing)
   auth          GET /api/health/detailed with the token (also gives version and channel)
-  catalog       GET /api/catalog/tables: at least --min-tables tables (default: 1 once the instance has
-                registered tables, 0 while GET /api/admin/registry is empty, as on a fresh instance)
+  catalog       GET /api/catalog/tables: at least --min-tables tables (default: 1 once the instance has registered tables, 0 while GET /api/admin/registry is empty, as on a fresh instance)
   query         POST /api/query SELECT 1 returns rows
   sync          POST /api/sync/trigger (a sync already running passes; --no-sync skips it)
   settle        wait --settle seconds
@@ -21,8 +20,8 @@ Exit codes, so cron and agents can tell what to do next:
   0  every step passed
   8  the instance is unreachable (no answer, or a proxy's 502/503/504): retryable, try again later
   5  the token was rejected: fix AGNES_TOKEN / --token-file (or the instance SCHEDULER_API_TOKEN)
-  3  the instance answers but a check failed (unhealthy, query error, too few tables, sync failed): a real
-     defect of this deployment; retrying will not help, roll back or fix it
+  3  the instance answers but a check failed (unhealthy, query error, too few tables, sync failed): a real defect of this deployment; retrying will not help, roll back or fix it
+
 --json prints the full report (in "result" on success, and in the error envelope's "result" on failure).`
 
   static examples = [

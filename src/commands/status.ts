@@ -4,8 +4,7 @@ import type {StatusResult} from '../lib/deploy/status.js'
 export default class Status extends AgnesCommand<typeof Status> {
   static description = `Show the instance: directory, image, channel or pin, the running version and digest, containers, health.
 
-The running digest is read from the app container's image (trust it over image_tag, which .env can
-override). Exit 0 whenever the instance directory could be read; look at "healthy" for the verdict.`
+The running digest is read from the app container's image (trust it over image_tag, which .env can override). Exit 0 whenever the instance directory could be read; look at "healthy" for the verdict.`
 
   static examples = ['<%= config.bin %> status', '<%= config.bin %> status --dir /opt/agnes --json']
 

@@ -7,22 +7,11 @@ import {switchFlags, switchOptions} from '../flags/switch.js'
 export default class Upgrade extends AgnesCommand<typeof Upgrade> {
   static description = `Follow the release channel: switch to the digest the channel points at now, with automatic rollback.
 
-Safe for cron: a lock (a second run exits 75 at once), cheap when nothing changed (no pull, no container
-change), deferred while a sync runs (exit 75, up to --max-defer), and a switch that either passes the health
-gate and the smoke test or is rolled back to the previous digest from the local image (exit 10). A digest
-that was rolled back is never applied again unless --force. A journal makes a killed run recoverable: the
-next run finishes it. Pinned instances are left alone (exit 0).
+Safe for cron: a lock (a second run exits 75 at once), cheap when nothing changed (no pull, no container change), deferred while a sync runs (exit 75, up to --max-defer), and a switch that either passes the health gate and the smoke test or is rolled back to the previous digest from the local image (exit 10). A digest that was rolled back is never applied again unless --force. A journal makes a killed run recoverable: the next run finishes it. Pinned instances are left alone (exit 0).
 
-Release gates: --min-age waits until this instance has seen the channel digest at the head for that long
-(outcome soaking, exit 0; a head that moves restarts the clock); --window upgrades only inside a weekly
-window in an explicit time zone (outcome outside-window, exit 0); a digest the publisher tagged
-deprecated-* is never deployed without --force, and a running build that became deprecated is left for the
-channel head at once. Both gates may also be set per instance in .env (AGNES_MIN_AGE, AGNES_UPGRADE_WINDOW).
---retract-on-failure (the canary, with push rights in the Docker config) tags a digest that was rolled back
-deprecated-<version> and moves the channel back to the build that runs again.
+Release gates: --min-age waits until this instance has seen the channel digest at the head for that long (outcome soaking, exit 0; a head that moves restarts the clock); --window upgrades only inside a weekly window in an explicit time zone (outcome outside-window, exit 0); a digest the publisher tagged deprecated-* is never deployed without --force, and a running build that became deprecated is left for the channel head at once. Both gates may also be set per instance in .env (AGNES_MIN_AGE, AGNES_UPGRADE_WINDOW). --retract-on-failure (the canary, with push rights in the Docker config) tags a digest that was rolled back deprecated-<version> and moves the channel back to the build that runs again.
 
-Outcomes (result.outcome): up-to-date, upgraded, pinned, deferred, locked, rolled-back, failed, soaking,
-outside-window, and with --check upgrade-available.`
+Outcomes (result.outcome): up-to-date, upgraded, pinned, deferred, locked, rolled-back, failed, soaking, outside-window, and with --check upgrade-available.`
 
   static examples = [
     '<%= config.bin %> upgrade --channel stable --quiet',

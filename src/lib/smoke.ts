@@ -1,7 +1,7 @@
 import {AgnesApi} from './api/agnes-api.js'
 import {abortableSleep} from './api/client.js'
 import {httpStatus} from './api/errors.js'
-import {AgnesError, AuthError, ExitCode, UnreachableError, toAgnesError} from './errors.js'
+import {AgnesError, AuthError, ExitCode, SmokeCheckError, SmokeFailedError, UnreachableError, toAgnesError} from './errors.js'
 import {isHealthy} from './deploy/health.js'
 import {Reporter, silentReporter} from './ui/reporter.js'
 
@@ -49,11 +49,8 @@ export interface SmokeOptions {
 export const SMOKE_DEFAULTS = {settleMs: 30_000, triggerSync: true}
 const SMOKE_QUERY = 'SELECT 1 AS smoke'
 
-/** A failed check of a reachable instance: the instance's fault, not the network's. */
-class CheckFailed extends Error {}
-
 function classify(error: unknown): SmokeFailure {
-  if (error instanceof CheckFailed) return 'check'
+  if (error instanceof SmokeCheckError) return 'check'
   const status = httpStatus(error)
   if (status === 401 || status === 403) return 'auth'
   // No HTTP answer at all, or a proxy saying the app is not there: the instance is unreachable.
@@ -96,13 +93,13 @@ export async function runSmoke(api: AgnesApi, options: SmokeOptions = {}): Promi
       return true
     } catch (error) {
       const failure = classify(error)
-      const agnesError = error instanceof CheckFailed ? undefined : toAgnesError(error)
+      const agnesError = toAgnesError(error)
       const message = error instanceof Error ? error.message : String(error)
       failures.push(failure)
       steps.push({
         detail: message,
         durationMs: Date.now() - stepStarted,
-        error: {code: agnesError?.code ?? 'E_SMOKE_CHECK', message, ...(agnesError?.hint ? {hint: agnesError.hint} : {})},
+        error: {code: agnesError.code, message, ...(agnesError.hint ? {hint: agnesError.hint} : {})},
         name,
         ok: false,
         status: 'failed',
@@ -116,7 +113,7 @@ export async function runSmoke(api: AgnesApi, options: SmokeOptions = {}): Promi
     const health = await api.health()
     const schema = health.current === undefined ? '' : `, schema ${health.current}${health.expected !== undefined && health.expected !== health.current ? ` (expected ${health.expected})` : ''}`
     const detail = `status ${health.status}, db_schema ${health.db_schema}${schema}${health.detail ? `: ${health.detail}` : ''}`
-    if (!isHealthy(health)) throw new CheckFailed(detail)
+    if (!isHealthy(health)) throw new SmokeCheckError(detail)
     return detail
   }
 
@@ -128,7 +125,7 @@ export async function runSmoke(api: AgnesApi, options: SmokeOptions = {}): Promi
 
   const authenticated = await step('auth', async () => {
     const detailed = await api.healthDetailed()
-    if (typeof detailed.version !== 'string') throw new CheckFailed('GET /api/health/detailed gave no version')
+    if (typeof detailed.version !== 'string') throw new SmokeCheckError('GET /api/health/detailed gave no version')
     report.version = detailed.version
     report.channel = detailed.channel
     servicesInError = errorServices(detailed.services)
@@ -145,13 +142,13 @@ export async function runSmoke(api: AgnesApi, options: SmokeOptions = {}): Promi
     const {count} = await api.catalogTables()
     const why = needed.why ? `${needed.minTables > 0 ? ': ' : '; '}${needed.why}` : ''
     const detail = needed.minTables > 0 ? `${count} table(s) (need at least ${needed.minTables}${why})` : `${count} table(s)${why}`
-    if (count < needed.minTables) throw new CheckFailed(`${detail}; register tables (agnes register-table or configure --discover) or lower --min-tables`)
+    if (count < needed.minTables) throw new SmokeCheckError(`${detail}; register tables (agnes register-table or configure --discover) or lower --min-tables`)
     return detail
   })
 
   await step('query', async () => {
     const answer = await api.query(SMOKE_QUERY, 1)
-    if (answer.rows.length === 0) throw new CheckFailed(`${SMOKE_QUERY} returned no rows`)
+    if (answer.rows.length === 0) throw new SmokeCheckError(`${SMOKE_QUERY} returned no rows`)
     return `${SMOKE_QUERY} returned ${answer.rows.length} row(s)`
   })
 
@@ -180,10 +177,10 @@ export async function runSmoke(api: AgnesApi, options: SmokeOptions = {}): Promi
   await step('health-after', async () => {
     const detail = await healthCheck()
     const newErrors = [...errorServices((await api.healthDetailed()).services)].filter((name) => !servicesInError.has(name))
-    if (newErrors.length > 0) throw new CheckFailed(`service(s) newly in error: ${newErrors.join(', ')}`)
+    if (newErrors.length > 0) throw new SmokeCheckError(`service(s) newly in error: ${newErrors.join(', ')}`)
     if (syncJobId !== undefined) {
       const job = await api.getJob(syncJobId)
-      if (job.status === 'failed') throw new CheckFailed(`the sync job ${syncJobId} failed: ${job.error ?? 'no error message'}`)
+      if (job.status === 'failed') throw new SmokeCheckError(`the sync job ${syncJobId} failed: ${job.error ?? 'no error message'}`)
       return `${detail}; no new errors; sync ${job.status}`
     }
 
@@ -231,7 +228,7 @@ export function smokeFailureError(report: SmokeReport): AgnesError | undefined {
   const clientHint = failedSteps.find((step) => step.error?.hint)?.error?.hint
   if (report.failure === 'unreachable') return new UnreachableError(message, {hint: clientHint ?? 'Check that the instance runs (`agnes status`); retry when it answers.', result: report})
   if (report.failure === 'auth') return new AuthError(message, {hint: clientHint ?? 'The API token was rejected: check AGNES_TOKEN / --token-file.', result: report})
-  return new AgnesError('E_SMOKE_FAILED', ExitCode.INVALID, message, {
+  return new SmokeFailedError(message, {
     hint: `The instance answers, but ${report.failedSteps.join(', ')} failed: fix the cause named above (the app log helps: \`agnes logs app --tail 100\`). Retrying unchanged will not help.`,
     result: report,
   })

@@ -1,6 +1,6 @@
 import type {Agent} from 'undici'
 
-import {AgnesError, ExitCode, InterruptedError, UnreachableError} from '../errors.js'
+import {AgnesError, InterruptedError, UnexpectedAnswerError, UnreachableError} from '../errors.js'
 import {redact, registerSecret} from '../secrets/redact.js'
 import {Reporter, silentReporter} from '../ui/reporter.js'
 import {apiError} from './errors.js'
@@ -302,7 +302,7 @@ function parseBody(text: string, contentType: string | undefined): unknown {
 
 /** Thrown when an answer is 2xx but not what the endpoint promises (an old or foreign server). */
 export function unexpectedAnswer(what: string, problem: string): AgnesError {
-  return new AgnesError('E_UNEXPECTED_ANSWER', ExitCode.UNREACHABLE, `${what}: unexpected answer from the instance (${problem})`, {
+  return new UnexpectedAnswerError(`${what}: unexpected answer from the instance (${problem})`, {
     hint: 'Is the URL an Agnes instance, and is its version current? Check `agnes status`.',
   })
 }

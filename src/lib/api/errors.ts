@@ -2,9 +2,9 @@ import {
   AgnesError,
   AuthError,
   ConflictError,
-  ExitCode,
   InvalidInputError,
   NotFoundError,
+  RateLimitedError,
   UnreachableError,
 } from '../errors.js'
 import {redact} from '../secrets/redact.js'
@@ -106,7 +106,7 @@ export function apiError(input: ApiErrorInput): AgnesError {
 
   if (status === 409) return new ConflictError(message, {details, hint: summary.hint ?? 'The instance reports a conflict that needs a decision; see the message.'})
   if (status === 429) {
-    return new AgnesError('E_RATE_LIMITED', ExitCode.TRY_LATER, message, {details, hint: 'The instance rate-limits this endpoint; try again in a minute.'})
+    return new RateLimitedError(message, {details, hint: 'The instance rate-limits this endpoint; try again in a minute.'})
   }
 
   if (status >= 500) {

@@ -1,4 +1,4 @@
-import {AgnesError, ExitCode} from '../errors.js'
+import {WaitTimeoutError} from '../errors.js'
 import {Reporter, silentReporter} from '../ui/reporter.js'
 import {AgnesApi, Job} from './agnes-api.js'
 import {abortableSleep} from './client.js'
@@ -50,7 +50,7 @@ export async function waitForJob(api: AgnesApi, jobId: string, options: WaitForJ
 
     if (isFinished(job)) return job
     if (elapsed >= options.timeoutMs) {
-      throw new AgnesError('E_WAIT_TIMEOUT', ExitCode.TRY_LATER, `the ${label} (job ${jobId}) is still ${job.status} after ${seconds(elapsed)}`, {
+      throw new WaitTimeoutError(`the ${label} (job ${jobId}) is still ${job.status} after ${seconds(elapsed)}`, {
         details: {jobId, status: job.status},
         hint: `It keeps running on the instance. Follow it with \`GET /api/jobs/${jobId}\`, or wait longer with --wait-timeout.`,
       })

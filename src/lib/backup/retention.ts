@@ -1,7 +1,7 @@
 import {lstat, readdir, rm, stat, statfs} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 
-import {AgnesError, ExitCode, InvalidInputError} from '../errors.js'
+import {DiskFullError, InvalidInputError} from '../errors.js'
 import {assertSafePath} from '../instance/safe-path.js'
 
 /**
@@ -150,7 +150,7 @@ export const mib = (bytes: number) => `${Math.ceil(bytes / 1024 ** 2)} MiB`
 export async function checkBackupRoom(backupsDir: string): Promise<void> {
   const [needed, free] = await Promise.all([backupRoomNeeded(backupsDir), freeBytesAt(backupsDir)])
   if (free < needed) {
-    throw new AgnesError('E_DISK_FULL', ExitCode.DOCKER, `only ${mib(free)} free where the state backups go (${backupsDir}); a backup needs about ${mib(needed)}`, {
+    throw new DiskFullError(`only ${mib(free)} free where the state backups go (${backupsDir}); a backup needs about ${mib(needed)}`, {
       hint: 'Free space on that file system (old backups in .agnes/backups can be moved elsewhere), then re-run; nothing was changed.',
     })
   }

@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {Readable} from 'node:stream'
 import type Dockerode from 'dockerode'
 
-import {AgnesError, ConflictError, DockerError, ExitCode, InvalidInputError, NotFoundError} from '../errors.js'
+import {AgnesError, ConflictError, DiskFullError, DockerError, InvalidInputError, NotFoundError} from '../errors.js'
 import {assertSafePath} from '../instance/safe-path.js'
 import {TEMP_PREFIX, backupFileName, freeBytesAt, mib} from './retention.js'
 import {type TarEntry, type TarInput, readTar, writeTar} from './tar.js'
@@ -242,7 +242,7 @@ function isDiskFull(error: unknown): boolean {
 /** The backup did not fit where `.agnes/backups` lives (exit 9): where, how much it needed, how much was free. */
 function backupDiskFull(backupsDir: string, containerId: string, needed: number, free: number | undefined, cause: unknown): AgnesError {
   const room = `${needed > 0 ? `the backup needs at least ${mib(needed)}` : 'the backup needs more room'}${free === undefined ? '' : `, and ${mib(free)} were free when it began`}`
-  return new AgnesError('E_DISK_FULL', ExitCode.DOCKER, `the disk holding the state backups (${backupsDir}) is full: backing up ${STATE_PATH} of container ${shortId(containerId)} ran out of space (${room}); the partial backup was removed`, {
+  return new DiskFullError(`the disk holding the state backups (${backupsDir}) is full: backing up ${STATE_PATH} of container ${shortId(containerId)} ran out of space (${room}); the partial backup was removed`, {
     cause,
     details: {backupsDir, ...(free === undefined ? {} : {freeBytes: free}), neededBytes: needed},
     hint: `Make room for at least ${mib(needed)} there: move older backups out of ${backupsDir}, free space on that file system, or mount a larger disk on it; then re-run.`,

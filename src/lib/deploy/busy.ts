@@ -1,5 +1,5 @@
 import {deadline} from '../deadline.js'
-import {TryLaterError} from '../errors.js'
+import {DeferredError} from '../errors.js'
 import {Instance, localBaseUrl, writeState} from '../instance/state.js'
 import {Reporter} from '../ui/reporter.js'
 
@@ -76,7 +76,7 @@ export function deferWhileBusy(options: DeferralOptions): () => Promise<void> {
       await writeState(paths, state)
     }
 
-    throw new TryLaterError('E_DEFERRED', `the instance is busy (${busy.why}); the upgrade is deferred`, {
+    throw new DeferredError(`the instance is busy (${busy.why}); the upgrade is deferred`, {
       hint: `The next run tries again; after ${Math.round(maxDeferMs / 60_000)} min of deferral it proceeds anyway.`,
       result: options.deferredResult(since, busy.why ?? 'busy'),
     })

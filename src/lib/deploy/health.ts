@@ -1,5 +1,5 @@
 import {deadline} from '../deadline.js'
-import {AgnesError, DockerError, ExitCode, InterruptedError} from '../errors.js'
+import {DockerError, InterruptedError, UnhealthyError} from '../errors.js'
 import {redact} from '../secrets/redact.js'
 import {Reporter} from '../ui/reporter.js'
 
@@ -26,11 +26,7 @@ export function isHealthy(body: HealthBody | undefined): boolean {
   return body?.status === 'ok' && body.db_schema === 'ok'
 }
 
-export class UnhealthyError extends AgnesError {
-  constructor(message: string, options: {hint?: string; details?: Record<string, unknown>} = {}) {
-    super('E_UNHEALTHY', ExitCode.DOCKER, message, options)
-  }
-}
+export {UnhealthyError} from '../errors.js'
 
 /**
  * The Docker engine, not the release, ended a gate: it stopped answering, or restarted and stopped or

@@ -5,7 +5,7 @@ import {basename} from 'node:path'
 import {checkBackupRoom} from '../backup/retention.js'
 import {validateCaddyConfig} from '../docker/caddy-validate.js'
 import {nofileFinding} from '../doctor/findings.js'
-import {AgnesError, DockerError, ExitCode, InvalidInputError, NotFoundError} from '../errors.js'
+import {AgnesError, DiskFullError, DockerError, InvalidInputError, NotFoundError} from '../errors.js'
 import {isHandEdited} from '../instance/managed-files.js'
 import {InstancePaths} from '../instance/paths.js'
 import {instancePort, readTextIfExists} from '../instance/state.js'
@@ -45,7 +45,7 @@ export async function preflight(ctx: DeployContext): Promise<string[]> {
     const disk = await statfs(info.dockerRootDir)
     const free = disk.bavail * disk.bsize
     if (free < MIN_FREE_DISK) {
-      throw new AgnesError('E_DISK_FULL', ExitCode.DOCKER, `only ${(free / 1024 ** 3).toFixed(1)} GiB free under ${info.dockerRootDir}; an image pull needs at least 2 GiB`, {
+      throw new DiskFullError(`only ${(free / 1024 ** 3).toFixed(1)} GiB free under ${info.dockerRootDir}; an image pull needs at least 2 GiB`, {
         hint: 'Free space (`docker image prune`, old logs) and re-run.',
       })
     }

@@ -1,6 +1,6 @@
 import {pruneBackups} from '../backup/retention.js'
 import {backupState, restoreState} from '../backup/snapshots.js'
-import {AgnesError, InterruptedError, NotFoundError, RollbackFailedError} from '../errors.js'
+import {InterruptedError, NotFoundError, RollbackFailedError, SmokeFailedError} from '../errors.js'
 import {digestReference} from '../image-registry/image-ref.js'
 import {writeState} from '../instance/state.js'
 import {appContainerId, appContainerWatcher} from './app-container.js'
@@ -8,17 +8,11 @@ import {DeployContext} from './context.js'
 import {EngineInterruptedError, fetchHealth, lastSeenHealth, schemaOf} from './health.js'
 import {appendHistory} from './history.js'
 import {Journal, JournalDeployment, clearJournal, writeJournal} from './journal.js'
-import {SmokeGate, SmokeVerdict, SwitchOptions, SwitchOutcome, describe, shortReason} from './outcome.js'
+import {SmokeGate, SwitchOptions, SwitchOutcome, describe, shortReason} from './outcome.js'
 import {checkSwitchPlan} from './preflight.js'
 import {BACKUPS_KEPT, backupsNeeded, pruneImages} from './prune.js'
 import {IMAGE_SERVICES, recordDeployment, rollbackHealthTimeoutMs, startDigest, stopImageServices} from './start.js'
 import {rollBack} from './switch-back.js'
-
-export class SmokeFailedError extends AgnesError {
-  constructor(verdict: SmokeVerdict) {
-    super('E_SMOKE_FAILED', 3, `the smoke test failed at step "${verdict.failedStep ?? 'unknown'}"${verdict.detail ? `: ${verdict.detail}` : ''}`)
-  }
-}
 
 /**
  * Stopping the old version or backing it up failed (or was interrupted) before the new version started:
@@ -56,7 +50,7 @@ export async function runSmokeGate(ctx: DeployContext, smoke: SmokeGate | undefi
   if (verdict.passed) return
   const container = await watch()
   if (container.interrupted) throw new EngineInterruptedError(`the app container ${container.description} during the smoke test`)
-  throw new SmokeFailedError(verdict)
+  throw new SmokeFailedError(`the smoke test failed at step "${verdict.failedStep ?? 'unknown'}"${verdict.detail ? `: ${verdict.detail}` : ''}`)
 }
 
 const ENGINE_RETURN_WAIT_MS = 120_000

@@ -1,6 +1,6 @@
 import type Dockerode from 'dockerode'
 
-import {AgnesError, DockerError, ExitCode, NotFoundError, UnreachableError} from '../errors.js'
+import {AgnesError, AuthError, DockerError, NotFoundError, UnreachableError} from '../errors.js'
 import {parseReference} from '../image-registry/image-ref.js'
 import {registryPullAuth} from '../image-registry/auth.js'
 import {Reporter} from '../ui/reporter.js'
@@ -212,7 +212,7 @@ function pullError(reference: string, error: unknown): AgnesError {
   }
 
   if (/unauthorized|denied/i.test(message)) {
-    return new AgnesError('E_AUTH', ExitCode.AUTH, `the registry refused to serve ${reference}: ${message.split('\n')[0]}`, {hint: 'Log in with `docker login <registry>` if the repository is private.'})
+    return new AuthError(`the registry refused to serve ${reference}: ${message.split('\n')[0]}`, {hint: 'Log in with `docker login <registry>` if the repository is private.'})
   }
 
   return new DockerError(`pulling ${reference} failed: ${message.split('\n')[0]}`)

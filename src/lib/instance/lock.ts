@@ -1,6 +1,6 @@
 import {existsSync} from 'node:fs'
 
-import {TryLaterError} from '../errors.js'
+import {LockedError} from '../errors.js'
 import {InstancePaths, instancePaths} from './paths.js'
 import {assertInstancePathsSafe} from './safe-path.js'
 import {Instance, loadInstance} from './state.js'
@@ -16,7 +16,7 @@ export async function takeInstanceLock(paths: InstancePaths, command: string): P
   if (lock) return lock
   const holder = await readLock(paths.lockFile)
   const who = holder ? `pid ${holder.pid} (${holder.command}) since ${holder.startedAt}` : 'another agnes run'
-  throw new TryLaterError('E_LOCKED', `the instance is locked by ${who}`, {
+  throw new LockedError(`the instance is locked by ${who}`, {
     hint: 'Another agnes run is changing this instance; try again when it ends.',
     result: {message: `locked by ${who}`, outcome: 'locked'},
   })

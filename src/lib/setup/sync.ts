@@ -1,7 +1,7 @@
 import {AgnesApi} from '../api/agnes-api.js'
 import {abortableSleep} from '../api/client.js'
 import {findRunningSyncJob, waitForJob} from '../api/jobs.js'
-import {AgnesError, ExitCode} from '../errors.js'
+import {SyncFailedError, WaitTimeoutError} from '../errors.js'
 import {Reporter, silentReporter} from '../ui/reporter.js'
 
 export interface SyncResult {
@@ -22,21 +22,11 @@ export interface SyncOptions {
   reporter?: Reporter
 }
 
-/** Exit 3: the instance ran the sync and it failed, which is almost always the data source configuration. */
-export class SyncFailedError extends AgnesError {
-  constructor(message: string, options: {result?: unknown; details?: Record<string, unknown>} = {}) {
-    super('E_SYNC_FAILED', ExitCode.INVALID, message, {
-      ...options,
-      hint: 'Check the data source settings (URL, token, project) and the app log; fix them and re-run with --sync --wait.',
-    })
-  }
-}
-
 async function waitForUnlock(api: AgnesApi, options: SyncOptions): Promise<void> {
   const started = Date.now()
   while ((await api.syncStatus()).locked) {
     if (Date.now() - started >= options.waitTimeoutMs) {
-      throw new AgnesError('E_WAIT_TIMEOUT', ExitCode.TRY_LATER, `the sync is still running after ${Math.round(options.waitTimeoutMs / 1000)} s`, {
+      throw new WaitTimeoutError(`the sync is still running after ${Math.round(options.waitTimeoutMs / 1000)} s`, {
         hint: 'It keeps running on the instance; wait longer with --wait-timeout.',
       })
     }
