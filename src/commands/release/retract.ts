@@ -6,12 +6,7 @@ import type {Retraction} from '../../lib/deploy/retract.js'
 export default class ReleaseRetract extends AgnesCommand<typeof ReleaseRetract> {
   static description = `Retract a release in the registry: tag it deprecated-<version> and move its channel back.
 
-The publisher's rollback by hand, as \`agnes upgrade --retract-on-failure\` does on the canary: the version's
-digest gets the tag deprecated-YYYY.MM.N, and when its channel (stable or dev) still points at it, the channel
-tag is moved back to the newest older version that is not deprecated. Tags are copied as manifests through the
-registry API (no layer is pulled or pushed). Instances never deploy a deprecated build, and ones that run it
-move to the channel head on their next \`agnes upgrade\`. Needs push rights from the Docker config
-(\`docker login\`); without them, exit 5 and nothing changes.`
+The publisher's rollback by hand, as \`agnes upgrade --retract-on-failure\` does on the canary: the version's digest gets the tag deprecated-YYYY.MM.N, and when its channel (stable or dev) still points at it, the channel tag is moved back to the newest older version that is not deprecated. Tags are copied as manifests through the registry API (no layer is pulled or pushed). Instances never deploy a deprecated build, and ones that run it move to the channel head on their next \`agnes upgrade\`. Needs push rights from the Docker config (\`docker login\`); without them, exit 5 and nothing changes.`
 
   static examples = [
     '<%= config.bin %> release retract stable-2026.05.7',
