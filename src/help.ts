@@ -1,4 +1,4 @@
-import {Command, Help} from '@oclif/core'
+import {Command, Help, Interfaces} from '@oclif/core'
 
 import {EXIT_CODE_TABLE} from './lib/errors.js'
 
@@ -23,6 +23,14 @@ export function quickPathSection(): string {
 export default class AgnesHelp extends Help {
   protected formatCommand(command: Command.Loadable): string {
     return `${super.formatCommand(command)}\n\n${exitCodeSection()}`
+  }
+
+  /**
+   * Topics are the ids with commands below them. oclif 4 tests `name.includes(topic + ':')`, so `backup:list`
+   * made `up` a topic; a child's id starts with its topic.
+   */
+  protected get sortedTopics(): Interfaces.Topic[] {
+    return super.sortedTopics.filter((topic) => this.config.topics.some((child) => child.name.startsWith(`${topic.name}:`)))
   }
 
   protected async showRootHelp(): Promise<void> {

@@ -128,4 +128,11 @@ describe('help', () => {
     expect(steps).toEqual(['init', 'up', 'configure', 'smoke'])
     expect(exitCodesIn(help.slice(help.indexOf('EXIT CODES')))).toEqual(EXIT_CODE_TABLE.map(([code]) => code))
   })
+
+  it('agnes --help lists as topics only the ids with commands below them (backup, release, schedule)', async () => {
+    const help = await printed(() => new AgnesHelp(config).showHelp([]))
+    const topics = help.slice(help.indexOf('TOPICS'), help.indexOf('COMMANDS'))
+    const names = [...topics.matchAll(/^ {2}(\S+) /gm)].map((match) => match[1])
+    expect(names).toEqual(['backup', 'release', 'schedule'])
+  })
 })
