@@ -12,9 +12,6 @@ import {LineReporter, ProgressSink, Reporter, chooseProgressStyle} from './lib/u
 export type AgnesFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof AgnesCommand)['baseFlags'] & T['flags']>
 export type AgnesArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 
-/** The commands whose work is a sequence of steps: a task list on a terminal, timestamped lines in a log. */
-const MULTI_STEP_COMMANDS = new Set(['configure', 'pin', 'rollback', 'up', 'upgrade'])
-
 const PARSE_ERROR_NAMES = new Set([
   'CLIParseError',
   'ArgInvalidOptionError',
@@ -57,6 +54,9 @@ export abstract class AgnesCommand<T extends typeof Command> extends Command {
   }
 
   static enableJsonFlag = true
+
+  /** A command whose work is a sequence of steps: a task list on a terminal, timestamped lines in a log. */
+  static multiStep = false
 
   protected flags!: AgnesFlags<T>
   protected args!: AgnesArgs<T>
@@ -236,7 +236,7 @@ export abstract class AgnesCommand<T extends typeof Command> extends Command {
       columns: process.stdout.columns,
       env: process.env,
       json: this.jsonEnabled(),
-      multiStep: MULTI_STEP_COMMANDS.has(this.id ?? ''),
+      multiStep: (this.constructor as typeof AgnesCommand).multiStep,
       stderrTTY: Boolean(process.stderr.isTTY),
     })
     if (style !== 'task-list') {

@@ -5,6 +5,8 @@ import {API_FLAG_HELP} from '../lib/api/flags.js'
 import type {ConfigureResult} from '../lib/setup/configure.js'
 
 export default class Configure extends AgnesCommand<typeof Configure> {
+  static multiStep = true
+
   static description = `Finish the setup of a running instance through its admin API: first admin, data source, tables, first sync.
 
 Steps, in order, each only after the previous one succeeded:

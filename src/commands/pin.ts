@@ -6,6 +6,8 @@ import type {PinResult} from '../lib/deploy/pin.js'
 import {switchFlags, switchOptions} from '../flags/switch.js'
 
 export default class Pin extends AgnesCommand<typeof Pin> {
+  static multiStep = true
+
   static description = `Run exactly one version and stop following the channel; or, with --channel, follow a channel again.
 
 The version must exist in the registry; its digest is resolved once and switched to with the same health gate, smoke test and automatic rollback as an upgrade (exit 10 when it was rolled back). A version the publisher tagged deprecated-* is refused (exit 7) unless --force. Afterwards \`agnes upgrade\` leaves the instance alone.`

@@ -5,6 +5,8 @@ import type {RollbackResult} from '../lib/deploy/rollback.js'
 import {switchFlags, switchOptions} from '../flags/switch.js'
 
 export default class Rollback extends AgnesCommand<typeof Rollback> {
+  static multiStep = true
+
   static description = `Go back to the last known-good deployment, or to the one named with --to.
 
 Uses the image kept on this host, so it works when the registry no longer has that version; restores the state backup taken when that deployment was left if the schema is ahead of it; same health gate and smoke test (a failure switches back again, exit 10). The version left behind is not applied again by cron. A pin follows the rollback: it moves to the target's version tag when that is known, else it is removed (the instance follows its channel again).`

@@ -5,6 +5,8 @@ import type {UpResult} from '../lib/deploy/up.js'
 import {switchFlags, switchOptions} from '../flags/switch.js'
 
 export default class Up extends AgnesCommand<typeof Up> {
+  static multiStep = true
+
   static description = `Start the instance and wait until it is healthy.
 
 Checks the engine, Compose, the port, disk and memory; finishes an interrupted switch first (its journal); resolves the pinned version or channel to an image digest once (or keeps the recorded one); pulls it if needed; starts the app and waits until /api/health says status ok and db_schema ok (HTTP 200 alone is not health); then starts the other services. A container that exits or restarts fails at once. The first deployment is a plain start; when the running version would change afterwards, up switches the way \`agnes upgrade\` does (state backup, health and smoke gates, automatic rollback: exit 10), and a digest that was rolled back, or that the publisher tagged deprecated-*, is refused (exit 7) unless --force. On a healthy instance a second run changes nothing.`

@@ -5,6 +5,8 @@ import type {UpgradeResult} from '../lib/deploy/upgrade.js'
 import {switchFlags, switchOptions} from '../flags/switch.js'
 
 export default class Upgrade extends AgnesCommand<typeof Upgrade> {
+  static multiStep = true
+
   static description = `Follow the release channel: switch to the digest the channel points at now, with automatic rollback.
 
 Safe for cron: a lock (a second run exits 75 at once), cheap when nothing changed (no pull, no container change), deferred while a sync runs (exit 75, up to --max-defer), and a switch that either passes the health gate and the smoke test or is rolled back to the previous digest from the local image (exit 10). A digest that was rolled back is never applied again unless --force. A journal makes a killed run recoverable: the next run finishes it. Pinned instances are left alone (exit 0).

@@ -3,6 +3,8 @@ import type {TakeBackupResult} from '../../lib/backup/manual.js'
 import {pauseFlags} from '../../flags/backup.js'
 
 export default class Backup extends AgnesCommand<typeof Backup> {
+  static multiStep = true
+
   static description = `Back up the instance state (/data/state) now, into .agnes/backups.
 
 Takes the instance lock, checks the engine, the compose files and the room on disk while the app keeps serving, then stops the app gracefully (a copy of a live DuckDB database is not consistent), copies the state, and starts the same deployment again behind the health gate. Manual backups are kept until you remove them; upgrades never prune one. \`agnes backup list\` shows them, \`agnes restore <id>\` restores one.`
