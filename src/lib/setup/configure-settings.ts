@@ -42,7 +42,7 @@ export interface ConfigureFlags {
   dryRun?: boolean
   sync?: boolean
   wait?: boolean
-  waitTimeoutSeconds?: number
+  waitTimeout?: number
 }
 
 export interface ConfigureContext {
@@ -266,7 +266,7 @@ export async function resolveConfigureSettings(flags: ConfigureFlags, context: C
   const dataSource = await resolveDataSource(flags, file, context)
   const tables = file.tables ? validateTables(file.tables, dataSource.data_source) : []
   const {admin, skipped} = await resolveAdmin(flags, file, context)
-  const waitTimeoutSeconds = flags.waitTimeoutSeconds ?? file.waitTimeout ?? DEFAULT_WAIT_TIMEOUT_SECONDS
+  const waitTimeoutSeconds = flags.waitTimeout ?? file.waitTimeout ?? DEFAULT_WAIT_TIMEOUT_SECONDS
   return {
     admin,
     adminSkipped: skipped,
