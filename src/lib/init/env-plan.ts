@@ -64,7 +64,7 @@ export function planEnv(existing: EnvFile | undefined, settings: InitSettings, s
   const network = 'Network'
   put(network, 'AGNES_HTTP_PORT', String(settings.httpPort))
   // Behind Caddy or the operator's own proxy the app port is on loopback only: agnes still reaches it, the world does not.
-  put(network, 'AGNES_HTTP_BIND', settings.bind)
+  put(network, 'AGNES_HTTP_BIND', settings.tls === 'none' ? settings.bind : '127.0.0.1')
   if (settings.domain) {
     put(network, 'DOMAIN', settings.domain)
     put(network, 'SERVER_URL', settings.tls === 'none' ? `http://${settings.domain}:${settings.httpPort}` : `https://${settings.domain}`)
