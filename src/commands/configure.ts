@@ -10,25 +10,15 @@ export default class Configure extends AgnesCommand<typeof Configure> {
   static description = `Finish the setup of a running instance through its admin API: first admin, data source, tables, first sync.
 
 Steps, in order, each only after the previous one succeeded:
-  1. the first admin (POST /auth/bootstrap). If the instance already has that admin, nothing is done; another
-     admin (or a wrong password) is a conflict (exit 7). Set AGNES_BOOTSTRAP_TOKEN to send X-Bootstrap-Token.
-  2. the data source (POST /api/admin/configure): keboola (URL + Storage token), bigquery (project, location) or
-     local, plus the instance name and the allowed login domain. If the change repoints registered tables,
-     the instance lists them and nothing changes without --confirm-connection-change (or a yes at the prompt).
+  1. the first admin (POST /auth/bootstrap). If the instance already has that admin, nothing is done; another admin (or a wrong password) is a conflict (exit 7). Set AGNES_BOOTSTRAP_TOKEN to send X-Bootstrap-Token.
+  2. the data source (POST /api/admin/configure): keboola (URL + Storage token), bigquery (project, location) or local, plus the instance name and the allowed login domain. If the change repoints registered tables, the instance lists them and nothing changes without --confirm-connection-change (or a yes at the prompt).
   3. --discover: register every table the Keboola project has (--dry-run: only show them).
   4. tables listed in the --from-file setup file (registered when missing).
   5. --sync: the first sync; --wait follows the job until it is done or failed. A sync already running is fine.
 
-Defaults come from the instance in --dir: the admin email given to init, the data source, Keboola URL and
-token and BigQuery project in .env, and the admin password init kept in .agnes/secrets.env. Secrets are read
-from environment variables, files or stdin, never from flag values. Running configure twice with the same
-input succeeds twice; the second run reports changed: false.
+Defaults come from the instance in --dir: the admin email given to init, the data source, Keboola URL and token and BigQuery project in .env, and the admin password init kept in .agnes/secrets.env. Secrets are read from environment variables, files or stdin, never from flag values. Running configure twice with the same input succeeds twice; the second run reports changed: false.
 
-The admin password: AGNES_ADMIN_PASSWORD, --admin-password-file, --admin-password-stdin, .agnes/secrets.env,
-or a hidden prompt. Without a terminal and with none of these, configure generates one (20 characters) and
-keeps it in .agnes/secrets.env (mode 0600) without printing it; the output names that file, and later runs
-use the password kept there. --generate-password generates one even with a terminal, and also prints it once
-on stderr in human mode (never under --json unless --reveal-password puts it into the JSON result).`
+The admin password: AGNES_ADMIN_PASSWORD, --admin-password-file, --admin-password-stdin, .agnes/secrets.env, or a hidden prompt. Without a terminal and with none of these, configure generates one (20 characters) and keeps it in .agnes/secrets.env (mode 0600) without printing it; the output names that file, and later runs use the password kept there. --generate-password generates one even with a terminal, and also prints it once on stderr in human mode (never under --json unless --reveal-password puts it into the JSON result).`
 
   static examples = [
     '<%= config.bin %> configure --dir /opt/agnes --admin-email admin@example.com --generate-password --data-source local',
