@@ -39,7 +39,7 @@ export interface InitResult {
 
 function appUrl(settings: InitSettings): string {
   if (settings.tls !== 'none') return `https://${settings.domain}`
-  const host = settings.bind === '127.0.0.1' ? '127.0.0.1' : (settings.domain ?? '<this host>')
+  const host = settings.bind === '0.0.0.0' && settings.domain ? settings.domain : '127.0.0.1'
   return `http://${host}:${settings.httpPort}`
 }
 
