@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {AgnesCommand} from '../base-command.js'
-import {API_FLAG_HELP} from '../lib/api/flags.js'
+import {connectionFlags} from '../flags/connection.js'
 import type {TableResult} from '../lib/setup/tables.js'
 
 interface RegisterTableResult {
@@ -36,9 +36,7 @@ Existing ids are looked up first: a duplicate is exit 7 and nothing is registere
     'sync-schedule': Flags.string({description: 'every 15m | every 2h | daily 06:00[,18:00] | cron <5 fields>.'}),
     'from-file': Flags.string({description: 'Register every table of a YAML list (keys: these flag names).', exclusive: ['name']}),
     'if-not-exists': Flags.boolean({description: 'Skip tables that are already registered instead of failing with exit 7.', env: 'AGNES_IF_NOT_EXISTS'}),
-    url: Flags.string({...API_FLAG_HELP.url, helpGroup: 'CONNECTION'}),
-    'token-file': Flags.string({...API_FLAG_HELP.tokenFile, helpGroup: 'CONNECTION'}),
-    'boot-wait': Flags.integer({...API_FLAG_HELP.bootWait, default: 30, min: 0, helpGroup: 'CONNECTION'}),
+    ...connectionFlags(30),
   }
 
   protected async execute(): Promise<RegisterTableResult> {

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {AgnesCommand} from '../base-command.js'
-import {API_FLAG_HELP} from '../lib/api/flags.js'
+import {connectionFlags} from '../flags/connection.js'
 import type {SmokeReport} from '../lib/smoke.js'
 
 export default class Smoke extends AgnesCommand<typeof Smoke> {
@@ -34,9 +34,7 @@ Exit codes, so cron and agents can tell what to do next:
     'min-tables': Flags.integer({description: 'Catalog tables needed to pass (0: any number; default 1 once tables are registered, 0 before).', env: 'AGNES_SMOKE_MIN_TABLES', min: 0}),
     settle: Flags.integer({default: 30, description: 'Seconds to wait before the final health check (0: none).', env: 'AGNES_SMOKE_SETTLE', min: 0}),
     sync: Flags.boolean({allowNo: true, default: true, description: 'Trigger a sync as one of the checks (--no-sync skips it).', env: 'AGNES_SMOKE_SYNC'}),
-    url: Flags.string({...API_FLAG_HELP.url, helpGroup: 'CONNECTION'}),
-    'token-file': Flags.string({...API_FLAG_HELP.tokenFile, helpGroup: 'CONNECTION'}),
-    'boot-wait': Flags.integer({...API_FLAG_HELP.bootWait, default: 10, min: 0, helpGroup: 'CONNECTION'}),
+    ...connectionFlags(10),
   }
 
   protected async execute(): Promise<SmokeReport> {

@@ -62,7 +62,7 @@ export async function validateCaddyConfig(instance: Instance, compose: Compose, 
   }
 }
 
-/** What validatePlannedCaddyConfig needs of an init plan (src/lib/init/run.ts). */
+/** What validatePlannedCaddyConfig needs of an init plan (src/lib/init/types.ts). */
 export interface PlannedInstanceFiles {
   dir: string
   state: InstanceState

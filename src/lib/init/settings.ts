@@ -1,12 +1,11 @@
-import {access} from 'node:fs/promises'
-import {join, resolve} from 'node:path'
-
 import {InputRequiredError, InvalidInputError} from '../errors.js'
-import {DATA_SOURCES, DEFAULT_REPOSITORY, DataSource, ExistingInstance, InitSettings, TLS_MODES, validateRepository} from './run.js'
+import {DATA_SOURCES, DEFAULT_REPOSITORY, DataSource, ExistingInstance, HttpBind, InitSettings, TLS_MODES} from './types.js'
+import {validateRepository} from './plan.js'
 import {Channel, TlsMode} from '../instance/state.js'
-import {Prompter} from '../ui/prompt.js'
 import {validateChoice, validateCpus, validateDomain, validateEmail, validateHttpUrl, validateMemory, validatePort} from '../validate.js'
 import {validateVersionTag} from '../image-registry/versions.js'
+import {checkBigqueryLocation, checkBigqueryProject, checkBind, checkCertDir, checkedPin, promptCheck} from './validators.js'
+import {WizardIo, askVersion} from './wizard.js'
 
 /** The values given on the command line or through AGNES_* variables (oclif reads both). */
 export interface InitFlagValues {
@@ -25,55 +24,14 @@ export interface InitFlagValues {
   bigqueryLocation?: string
   memory?: string
   cpus?: string
+  bind?: string
 }
 
 const CHANNELS: readonly Channel[] = ['stable', 'dev']
 
-function checkedPin(value: string): string {
-  const pin = value.trim()
-  try {
-    validateVersionTag(pin)
-  } catch (error) {
-    if (error instanceof InvalidInputError) throw new InvalidInputError(`--pin: ${error.message}`, {hint: error.hint})
-    throw error
-  }
-
-  return pin
-}
-
-/** Turns a validator into a prompt validator that shows the message instead of throwing. */
-function promptCheck(check: (value: string) => unknown): (value: string) => true | string {
-  return (value) => {
-    try {
-      check(value)
-      return true
-    } catch (error) {
-      return (error as Error).message
-    }
-  }
-}
-
 function existingAcmeEmail(existing: ExistingInstance): string | undefined {
   const match = /^tls\s+(\S+@\S+)$/.exec(existing.env?.get('CADDY_TLS') ?? '')
   return match?.[1]
-}
-
-async function checkCertDir(dir: string, flag: string): Promise<string> {
-  const absolute = resolve(dir)
-  for (const name of ['fullchain.pem', 'privkey.pem']) {
-    try {
-      await access(join(absolute, name))
-    } catch {
-      throw new InvalidInputError(`${flag}: ${join(absolute, name)} is missing`, {hint: 'The directory must hold fullchain.pem and privkey.pem (both non-empty).'})
-    }
-  }
-
-  const {stat} = await import('node:fs/promises')
-  for (const name of ['fullchain.pem', 'privkey.pem']) {
-    if ((await stat(join(absolute, name))).size === 0) throw new InvalidInputError(`${flag}: ${join(absolute, name)} is empty`, {hint: `Put the PEM file there (${name}), then re-run.`})
-  }
-
-  return absolute
 }
 
 /**
@@ -81,8 +39,9 @@ async function checkCertDir(dir: string, flag: string): Promise<string> {
  * settings), then a prompt when a terminal is present, then the default. A required value with no default
  * is an InputRequiredError naming its flag.
  */
-export async function resolveInitSettings(given: InitFlagValues, existing: ExistingInstance, prompter?: Prompter): Promise<InitSettings> {
+export async function resolveInitSettings(given: InitFlagValues, existing: ExistingInstance, wizard?: WizardIo): Promise<InitSettings> {
   const {env, state} = existing
+  const prompter = wizard?.prompter
 
   async function ask(options: {
     given?: string
@@ -145,28 +104,8 @@ export async function resolveInitSettings(given: InitFlagValues, existing: Exist
     channel = validateVersionTag(pin).channel
   } else if (given.channel !== undefined) {
     channel = validateChoice(given.channel, CHANNELS, '--channel')
-  } else if (prompter) {
-    const mode = await prompter.select({
-      choices: [
-        {description: 'every release that passed CI; agnes upgrade follows it', name: 'Follow the stable channel (recommended)', value: 'stable'},
-        {description: 'feature-branch builds, for testing only', name: 'Follow the dev channel', value: 'dev'},
-        {description: 'stay on one exact version until you change it', name: 'Pin an exact version', value: 'pin'},
-      ],
-      default: state?.pin ? 'pin' : (state?.channel ?? 'stable'),
-      message: 'Which Agnes versions should this instance run?',
-    })
-    if (mode === 'pin') {
-      pin = checkedPin(
-        await prompter.input({
-          default: state?.pin,
-          message: 'Version to pin — a versioned tag such as stable-2026.04.3',
-          validate: promptCheck(checkedPin),
-        }),
-      )
-      channel = validateVersionTag(pin).channel
-    } else {
-      channel = mode as Channel
-    }
+  } else if (wizard) {
+    ;({channel, pin} = await askVersion(wizard, repository, {channel: state?.channel, pin: state?.pin}))
   } else {
     channel = state?.channel ?? 'stable'
     pin = state?.pin
@@ -187,7 +126,7 @@ export async function resolveInitSettings(given: InitFlagValues, existing: Exist
 
   const tls = await choose<TlsMode>({
     choices: [
-      {description: 'plain HTTP on the port above (put your own proxy in front)', name: 'No TLS', value: 'none'},
+      {description: 'plain HTTP on the port above, open to the network or only to your own proxy on this host', name: 'No TLS', value: 'none'},
       {description: "Caddy gets a Let's Encrypt certificate; needs a public domain and ports 80/443", name: 'Automatic HTTPS (ACME)', value: 'acme'},
       {description: "Caddy's own CA; browsers warn unless they trust it", name: 'Self-signed (internal CA)', value: 'internal'},
       {description: 'Caddy serves fullchain.pem + privkey.pem from a directory you give', name: 'Certificate files', value: 'files'},
@@ -199,6 +138,23 @@ export async function resolveInitSettings(given: InitFlagValues, existing: Exist
     label: 'TLS for the public address',
   })
   if (!TLS_MODES.includes(tls)) throw new InvalidInputError(`--tls: unknown mode ${tls}`, {hint: `Pass --tls with one of: ${TLS_MODES.join(', ')}.`})
+
+  let bind: HttpBind = '127.0.0.1'
+  if (given.bind !== undefined) {
+    bind = checkBind(given.bind, tls)
+  } else if (tls === 'none') {
+    const current = state?.tls === 'none' && env?.get('AGNES_HTTP_BIND') === '127.0.0.1' ? '127.0.0.1' : '0.0.0.0'
+    bind = await choose<HttpBind>({
+      choices: [
+        {description: 'plain HTTP, reachable by anyone who reaches this host', name: 'Every network interface (0.0.0.0)', value: '0.0.0.0'},
+        {description: 'your own reverse proxy on this host forwards to it; nothing else reaches it', name: 'Only this host (127.0.0.1), behind my own proxy', value: '127.0.0.1'},
+      ],
+      current,
+      fallback: '0.0.0.0',
+      flag: '--bind',
+      label: 'Who may reach the app port?',
+    })
+  }
 
   const domainValue =
     tls === 'none' && given.domain === undefined && !prompter
@@ -286,19 +242,17 @@ export async function resolveInitSettings(given: InitFlagValues, existing: Exist
 
   if (dataSource === 'bigquery') {
     bigqueryProject = await ask({
-      check: (value) => /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/.test(value) || `--bigquery-project: "${value}" is not a valid GCP project id`,
+      check: checkBigqueryProject,
       current: env?.get('BIGQUERY_PROJECT'),
       explain: 'the GCP project id that holds the datasets',
       flag: '--bigquery-project',
       given: given.bigqueryProject,
       label: 'BigQuery project',
     })
-    if (!/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/.test(bigqueryProject)) {
-      throw new InvalidInputError(`--bigquery-project: "${bigqueryProject}" is not a valid GCP project id`, {hint: 'Project ids are 6–30 lowercase letters, digits and hyphens.'})
-    }
+    checkBigqueryProject(bigqueryProject)
 
     bigqueryLocation = await ask({
-      check: (value) => /^[a-z]+(-[a-z0-9]+)*$/i.test(value) || `--bigquery-location: "${value}" is not a BigQuery location`,
+      check: checkBigqueryLocation,
       current: env?.get('BIGQUERY_LOCATION'),
       explain: 'dataset location such as us, eu or europe-west1',
       fallback: 'us',
@@ -306,7 +260,7 @@ export async function resolveInitSettings(given: InitFlagValues, existing: Exist
       given: given.bigqueryLocation,
       label: 'BigQuery location',
     })
-    if (!/^[a-z]+(-[a-z0-9]+)*$/i.test(bigqueryLocation)) throw new InvalidInputError(`--bigquery-location: "${bigqueryLocation}" is not a BigQuery location`, {hint: 'Use the location of the BigQuery dataset, e.g. us, eu or europe-west1.'})
+    checkBigqueryLocation(bigqueryLocation)
   }
 
   const memory = validateMemory(
@@ -334,5 +288,5 @@ export async function resolveInitSettings(given: InitFlagValues, existing: Exist
     '--cpus',
   )
 
-  return {acmeEmail, adminEmail, bigqueryLocation, bigqueryProject, channel, cpus, dataSource, domain, httpPort, keboolaUrl, memory, pin, repository, tls, tlsCertDir}
+  return {acmeEmail, adminEmail, bigqueryLocation, bigqueryProject, bind, channel, cpus, dataSource, domain, httpPort, keboolaUrl, memory, pin, repository, tls, tlsCertDir}
 }

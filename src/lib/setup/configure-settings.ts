@@ -42,7 +42,7 @@ export interface ConfigureFlags {
   dryRun?: boolean
   sync?: boolean
   wait?: boolean
-  waitTimeoutSeconds?: number
+  waitTimeout?: number
 }
 
 export interface ConfigureContext {
@@ -98,12 +98,14 @@ function checkPasswordLength(password: string, origin: string): string {
 
 async function promptNewPassword(prompter: Prompter, email: string): Promise<string | undefined> {
   const validate = (answer: string) => (answer === '' || answer.length >= MIN_PASSWORD_LENGTH ? true : `at least ${MIN_PASSWORD_LENGTH} characters, or empty to generate one`)
-  const first = await prompter.password({message: `Password for the admin ${email} (hidden; empty: generate one)`, validate})
-  if (first === '') return undefined
-  registerSecret(first)
-  const second = await prompter.password({message: 'The same password again'})
-  if (second !== first) throw new InvalidInputError('the two passwords differ; nothing was changed', {hint: 'Run agnes configure again.'})
-  return first
+  let message = `Password for the admin ${email} (hidden; empty: generate one)`
+  for (;;) {
+    const first = await prompter.password({message, validate})
+    if (first === '') return undefined
+    registerSecret(first)
+    if ((await prompter.password({message: 'The same password again'})) === first) return first
+    message = `The two passwords differed. Password for the admin ${email} (hidden; empty: generate one)`
+  }
 }
 
 async function resolveAdmin(
@@ -266,7 +268,7 @@ export async function resolveConfigureSettings(flags: ConfigureFlags, context: C
   const dataSource = await resolveDataSource(flags, file, context)
   const tables = file.tables ? validateTables(file.tables, dataSource.data_source) : []
   const {admin, skipped} = await resolveAdmin(flags, file, context)
-  const waitTimeoutSeconds = flags.waitTimeoutSeconds ?? file.waitTimeout ?? DEFAULT_WAIT_TIMEOUT_SECONDS
+  const waitTimeoutSeconds = flags.waitTimeout ?? file.waitTimeout ?? DEFAULT_WAIT_TIMEOUT_SECONDS
   return {
     admin,
     adminSkipped: skipped,

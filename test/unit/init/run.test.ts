@@ -7,11 +7,14 @@ import {parse as parseYaml} from 'yaml'
 
 import {EnvFile} from '../../../src/lib/instance/env-file.js'
 import {InputRequiredError, InvalidInputError} from '../../../src/lib/errors.js'
-import {DEFAULT_REPOSITORY, type ExistingInstance, type InitPlan, type InitSecrets, type InitSettings, applyInit, planInit, readExisting} from '../../../src/lib/init/run.js'
+import {applyInit} from '../../../src/lib/init/apply.js'
+import {planInit, readExisting} from '../../../src/lib/init/plan.js'
+import {DEFAULT_REPOSITORY, type ExistingInstance, type InitPlan, type InitSecrets, type InitSettings} from '../../../src/lib/init/types.js'
 import {type InitFlagValues, resolveInitSettings} from '../../../src/lib/init/settings.js'
 import {instancePaths, projectNameFor} from '../../../src/lib/instance/paths.js'
 import type {InstanceState} from '../../../src/lib/instance/state.js'
 import type {Choice, Prompter} from '../../../src/lib/ui/prompt.js'
+import type {WizardIo} from '../../../src/lib/init/wizard.js'
 import {clearSecrets} from '../../../src/lib/secrets/redact.js'
 import {isFernetKey} from '../../../src/lib/secrets/generate.js'
 
@@ -34,6 +37,7 @@ const SECRET_KEYS = ['JWT_SECRET_KEY', 'SESSION_SECRET', 'SCHEDULER_API_TOKEN', 
 function settings(overrides: Partial<InitSettings> = {}): InitSettings {
   return {
     adminEmail: 'admin@example.com',
+    bind: '0.0.0.0',
     channel: 'stable',
     cpus: '2.0',
     dataSource: 'local',
@@ -467,6 +471,11 @@ class ScriptedPrompter implements Prompter {
   }
 }
 
+/** A wizard whose registry has no version list, so a pinned version is typed (and found). */
+function wizardOf(prompter: Prompter): WizardIo {
+  return {prompter, registry: {listTags: async () => [], tagExists: async () => true}, say() {}}
+}
+
 function freshExisting(): ExistingInstance {
   return {paths: instancePaths(dir)}
 }
@@ -486,6 +495,7 @@ describe('resolveInitSettings without a terminal', () => {
       adminEmail: 'admin@example.com',
       bigqueryLocation: undefined,
       bigqueryProject: undefined,
+      bind: '0.0.0.0',
       channel: 'stable',
       cpus: '2.0',
       dataSource: 'local',
@@ -600,13 +610,14 @@ describe('resolveInitSettings with a wizard', () => {
       {answer: '1.5g', default: '4g', kind: 'input', match: /^App memory limit/, rejected: ['lots', '32m']},
       {default: '2.0', kind: 'input', match: /^App CPU limit/, rejected: ['0']},
     ])
-    const s = await resolveInitSettings({}, freshExisting(), prompter)
+    const s = await resolveInitSettings({}, freshExisting(), wizardOf(prompter))
     prompter.done()
     expect(s).toEqual({
       acmeEmail: 'certs@example.com',
       adminEmail: 'admin@example.com',
       bigqueryLocation: undefined,
       bigqueryProject: undefined,
+      bind: '127.0.0.1',
       channel: 'stable',
       cpus: '2.0',
       dataSource: 'keboola',
@@ -631,13 +642,14 @@ describe('resolveInitSettings with a wizard', () => {
       {answer: 'dev-2026.05.12', kind: 'input', match: /^Version to pin/},
       {kind: 'input', match: /^HTTP port/},
       {kind: 'select', match: /^TLS/},
+      {default: '0.0.0.0', kind: 'select', match: /^Who may reach the app port/},
       {answer: '', default: '', kind: 'input', match: /^Public domain/},
       {answer: 'admin@example.com', kind: 'input', match: /^Admin email/},
       {kind: 'select', match: /^Data source/},
       {kind: 'input', match: /^App memory limit/},
       {kind: 'input', match: /^App CPU limit/},
     ])
-    const s = await resolveInitSettings({}, freshExisting(), prompter)
+    const s = await resolveInitSettings({}, freshExisting(), wizardOf(prompter))
     prompter.done()
     expect(s).toMatchObject({channel: 'dev', domain: undefined, pin: 'dev-2026.05.12', tls: 'none'})
   })
@@ -674,7 +686,7 @@ describe('resolveInitSettings with a wizard', () => {
       {default: '8g', kind: 'input', match: /^App memory limit/},
       {default: '4', kind: 'input', match: /^App CPU limit/},
     ])
-    const s = await resolveInitSettings({}, {env, paths: instancePaths(dir), state}, prompter)
+    const s = await resolveInitSettings({}, {env, paths: instancePaths(dir), state}, wizardOf(prompter))
     prompter.done()
     expect(s).toMatchObject({
       acmeEmail: 'certs@example.com',
@@ -696,16 +708,16 @@ describe('resolveInitSettings with a wizard', () => {
   it('asks nothing that a flag already answered', async () => {
     const prompter = new ScriptedPrompter([])
     const s = await resolveInitSettings(
-      {adminEmail: 'admin@example.com', channel: 'dev', cpus: '1', dataSource: 'local', domain: '', httpPort: '8001', image: DEFAULT_REPOSITORY, memory: '2g', tls: 'none'},
+      {adminEmail: 'admin@example.com', bind: '127.0.0.1', channel: 'dev', cpus: '1', dataSource: 'local', domain: '', httpPort: '8001', image: DEFAULT_REPOSITORY, memory: '2g', tls: 'none'},
       freshExisting(),
-      prompter,
+      wizardOf(prompter),
     )
     prompter.done()
-    expect(s).toMatchObject({adminEmail: 'admin@example.com', channel: 'dev', cpus: '1', domain: undefined, httpPort: 8001, memory: '2g', tls: 'none'})
+    expect(s).toMatchObject({adminEmail: 'admin@example.com', bind: '127.0.0.1', channel: 'dev', cpus: '1', domain: undefined, httpPort: 8001, memory: '2g', tls: 'none'})
   })
 
   it('the scripted prompter fails the test on a question it did not expect', async () => {
     const prompter = new ScriptedPrompter([{kind: 'input', match: /^Image repository/}])
-    await expect(resolveInitSettings({}, freshExisting(), prompter)).rejects.toThrow(/unexpected select question: Which Agnes versions/)
+    await expect(resolveInitSettings({}, freshExisting(), wizardOf(prompter))).rejects.toThrow(/unexpected select question: Which Agnes versions/)
   })
 })

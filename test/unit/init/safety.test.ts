@@ -5,7 +5,9 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {EnvFile} from '../../../src/lib/instance/env-file.js'
 import {ExitCode, InvalidInputError} from '../../../src/lib/errors.js'
-import {DEFAULT_REPOSITORY, type InitSettings, applyInit, planInit, readExisting, withInitLock} from '../../../src/lib/init/run.js'
+import {applyInit, withInitLock} from '../../../src/lib/init/apply.js'
+import {planInit, readExisting} from '../../../src/lib/init/plan.js'
+import {DEFAULT_REPOSITORY, type InitSettings} from '../../../src/lib/init/types.js'
 import {instancePaths} from '../../../src/lib/instance/paths.js'
 import {acquireLock} from '../../../src/lib/instance/lock-file.js'
 import {clearSecrets} from '../../../src/lib/secrets/redact.js'
@@ -26,6 +28,7 @@ afterEach(() => {
 
 const settings = (overrides: Partial<InitSettings> = {}): InitSettings => ({
   adminEmail: 'admin@example.com',
+  bind: '0.0.0.0',
   channel: 'stable',
   cpus: '2.0',
   dataSource: 'local',

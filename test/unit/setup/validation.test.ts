@@ -311,6 +311,21 @@ describe('configure settings', () => {
     expect(asked).toHaveLength(6)
   })
 
+  it('asks for both passwords again when they differ, instead of failing at the end', async () => {
+    const passwords = ['correct horse battery', 'correct horse batterY', 'correct horse staple', 'correct horse staple']
+    const asked: string[] = []
+    const prompter = {
+      input: async () => 'ada@example.com',
+      password: async (options: {message: string}) => {
+        asked.push(options.message)
+        return passwords.shift()
+      },
+    } as unknown as Prompter
+    const settings = await resolveConfigureSettings({dataSource: 'local'}, context({prompter}))
+    expect(settings.admin).toMatchObject({password: 'correct horse staple', passwordOrigin: 'prompt'})
+    expect(asked[2]).toMatch(/^The two passwords differed/)
+  })
+
   it('the fingerprint of applied settings changes with the settings, not with the confirmation, and hides the token', () => {
     const base = {data_source: 'keboola' as const, keboola_token: 'secret-token-1', keboola_url: 'https://a'}
     expect(configureFingerprint(base)).toBe(configureFingerprint({...base, confirm_connection_change: true}))
