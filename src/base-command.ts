@@ -200,7 +200,7 @@ export abstract class AgnesCommand<T extends typeof Command> extends Command {
 
   /**
    * Replaces oclif's handler: it ignores exit codes under --json and dumps the parse context on flag errors
-   * (oclif-style.md §3.8). We print the envelope or a short message ourselves and set the exit code.
+   * (oclif 4's Command.catch). We print the envelope or a short message ourselves and set the exit code.
    */
   public async catch(error: Error & {exitCode?: number}): Promise<void> {
     const e = this.normalize(error)

@@ -7,7 +7,7 @@ export interface CommandShape {
   args: Record<string, {options?: readonly string[]} | undefined>
 }
 
-/** The `--json` document of a failed command (PRODUCT.md "Outcome contract"). */
+/** The `--json` document of a failed command (docs/design.md#the-outcome-contract). */
 export function errorDocument(error: AgnesError, warnings: string[] = []): Record<string, unknown> {
   const body: Record<string, unknown> = {
     ok: false,

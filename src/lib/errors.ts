@@ -1,5 +1,5 @@
 /**
- * Typed errors and the exit-code contract of PRODUCT.md ("Outcome contract").
+ * Typed errors and the exit-code contract (docs/design.md#the-outcome-contract, README "Exit codes").
  * Every failure a user can meet is an AgnesError with a stable code, an exit code and a hint.
  */
 

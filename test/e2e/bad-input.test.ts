@@ -1,4 +1,4 @@
-// PRODUCT.md "Bad input": every bad input gets a message that says what was wrong and what to do, a non-zero
+// docs/design.md#bad-input-changes-nothing: every bad input gets a message that says what was wrong and what to do, a non-zero
 // exit code from the table, exactly one JSON document under --json, and changes nothing. Each case below runs
 // the built CLI twice (plain and --json), each time on a fresh copy of an initialised instance, and compares
 // every file, mode and symlink target under the case's sandbox before and after. No case needs a running

@@ -343,7 +343,7 @@ describe('the Docker daemon restarts in the middle of a switch', () => {
   })
 
   it('the release the daemon interrupted was never judged: it is not rejected, and cron applies it', async () => {
-    // PRODUCT.md: only a release that started and failed its own gates is rejected; a daemon restart is not that.
+    // docs/design.md#roll-back-on-any-failure-after-the-switch: only a release that started and failed its own gates is rejected; a daemon restart is not that.
     expect(readInstanceState(instance).rejected).not.toContain(digest)
     expect(await servingNow(instance)).toEqual(NEW)
   })

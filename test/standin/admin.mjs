@@ -1,4 +1,4 @@
-// Instance configuration, table registry, catalog and query endpoints (CONTRACT §4.2–§4.6).
+// Instance configuration, table registry, catalog and query endpoints (the Agnes server's; schemas in openapi-subset.json).
 import {isIP} from 'node:net'
 import {join} from 'node:path'
 import {HttpError, reply} from './http-kit.mjs'

@@ -99,7 +99,7 @@ export function createApp({config, store, schemaCheck, log}) {
   router.add('GET', '/api/version', () =>
     reply(200, {version: config.version, channel: config.channel, image_tag: config.imageTag, deployed_at: startedAt}))
 
-  // Caddy's forward_auth before it sends a table's parquet itself (CONTRACT §5.2): only the access check is the app's.
+  // Caddy's forward_auth before it sends a table's parquet itself (templates/Caddyfile): only the access check is the app's.
   router.add('GET', '/api/data/{table_id}/check-access', ({params}) => reply(200, {table_id: params.table_id, allowed: true}), {auth: 'user'})
 
   router.add('GET', '/healthz', () => reply(200, {status: 'alive'}))

@@ -1,4 +1,4 @@
-// Users, credential resolution and the /auth/* endpoints (CONTRACT §2–§3).
+// Users, credential resolution and the /auth/* endpoints (the Agnes server's, as its OpenAPI schemas in openapi-subset.json say).
 import {randomUUID} from 'node:crypto'
 import {HttpError, reply} from './http-kit.mjs'
 import {SESSION_TTL_SECONDS, hashPassword, passwordMatches, secretsEqual, signJwt, verifyJwt} from './credentials.mjs'

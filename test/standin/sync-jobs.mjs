@@ -1,4 +1,4 @@
-// The sync trigger, the sync lock and the `data-refresh` job queue (CONTRACT §4.7).
+// The sync trigger, the sync lock and the `data-refresh` job queue (the Agnes server's; schemas in openapi-subset.json).
 import {randomUUID} from 'node:crypto'
 import {HttpError, reply} from './http-kit.mjs'
 import {simulatedRowCount} from './admin.mjs'

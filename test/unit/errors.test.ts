@@ -20,7 +20,7 @@ import {
   toAgnesError,
 } from '../../src/lib/errors.js'
 
-/** PRODUCT.md "Outcome contract", copied by hand: a change to either side must be deliberate. */
+/** The outcome contract (docs/design.md#the-outcome-contract), copied by hand: a change to either side must be deliberate. */
 const PRODUCT_EXIT_CODES: Array<[number, string]> = [
   [0, 'success, including "already up to date" and "pinned, nothing to do"'],
   [1, 'unexpected internal error (a bug)'],
@@ -39,7 +39,7 @@ const PRODUCT_EXIT_CODES: Array<[number, string]> = [
 ]
 
 describe('exit-code contract', () => {
-  it('EXIT_CODE_TABLE is exactly the PRODUCT.md table, in order', () => {
+  it('EXIT_CODE_TABLE is exactly the outcome contract's table, in order', () => {
     expect(EXIT_CODE_TABLE.map(([code, text]) => [code, text])).toEqual(PRODUCT_EXIT_CODES)
   })
 

@@ -5,7 +5,7 @@ import {describeDetail} from './errors.js'
 
 export type {HealthBody, VersionBody} from '../deploy/health.js'
 
-/** GET /api/health/detailed (CONTRACT §1.2). */
+/** GET /api/health/detailed (schema: test/standin/openapi-subset.json). */
 export interface DetailedHealthBody {
   status?: 'healthy' | 'degraded' | 'unhealthy' | string
   caller_role?: string
@@ -148,7 +148,7 @@ function detailOf(body: unknown): unknown {
   return body !== null && typeof body === 'object' && 'detail' in body ? (body as {detail: unknown}).detail : undefined
 }
 
-/** Typed calls of the Agnes endpoints the CLI uses (CONTRACT §1–§4). */
+/** Typed calls of the Agnes endpoints the CLI uses (schemas: test/standin/openapi-subset.json). */
 export class AgnesApi {
   constructor(readonly client: ApiClient) {}
 

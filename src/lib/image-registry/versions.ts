@@ -1,5 +1,5 @@
 /**
- * The Agnes image tag scheme (CONTRACT §6): floating channels `stable` and `dev`, versions
+ * The Agnes image tag scheme (docs/design.md#versions-are-compared-as-numbers): floating channels `stable` and `dev`, versions
  * `<channel>-YYYY.MM.N`, commit tags `sha-<7 hex>`, and `deprecated-YYYY.MM.N` for releases the publisher
  * rolled back. N is one monthly counter shared by both channels and can have several digits, so versions
  * are compared as numbers, never as strings.

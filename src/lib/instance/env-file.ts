@@ -1,6 +1,6 @@
 /**
  * A line-preserving .env reader and editor. The file is never sourced or evaluated: free-text values with
- * `$`, backticks and quotes broke the real upgrade script (CONTRACT §7.2). Editing keeps every other key,
+ * `$`, backticks and quotes broke the real upgrade script (docs/design.md#env-is-parsed-never-sourced). Editing keeps every other key,
  * every comment and the order; only the keys agnes sets change.
  */
 

@@ -2,7 +2,7 @@ import {basename, join, resolve} from 'node:path'
 
 import {resolveInstanceDir} from './safe-path.js'
 
-/** Where everything of one instance lives (PRODUCT.md "The instance on disk"). */
+/** Where everything of one instance lives (docs/architecture.md "State on disk"). */
 export interface InstancePaths {
   dir: string
   compose: string

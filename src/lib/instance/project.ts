@@ -9,8 +9,8 @@ import {projectNameFor} from './paths.js'
 import {Instance} from './state.js'
 
 /**
- * Which Compose project an instance directory runs as (PRODUCT.md: "Each instance has its own Compose
- * project name, chosen once at init and unique on the engine"). Compose marks every container with the
+ * Which Compose project an instance directory runs as (docs/design.md#one-compose-project-per-instance:
+ * chosen once at init and unique on the engine). Compose marks every container with the
  * directory it ran in (`com.docker.compose.project.working_dir`); volumes carry only the project name.
  */
 

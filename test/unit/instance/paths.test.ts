@@ -41,7 +41,7 @@ describe('projectNameFor', () => {
 })
 
 describe('instancePaths', () => {
-  it('lays the instance out as PRODUCT.md says', () => {
+  it('lays the instance out as docs/architecture.md says', () => {
     const paths = instancePaths('/opt/agnes/')
     expect(paths).toMatchObject({
       agnesDir: '/opt/agnes/.agnes',
