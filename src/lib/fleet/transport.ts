@@ -70,12 +70,14 @@ export async function createSshTransport(inventory: Inventory, env: NodeJS.Proce
   const {execa} = await import('execa')
   const controlDir = await mkdtemp(join(tmpdir(), 'agnes-fleet-'))
   const localAgnes = env.AGNES_FLEET_AGNES ? [env.AGNES_FLEET_AGNES] : [process.execPath, process.argv[1]]
+  const connected = new Map<string, FleetInstance>()
 
   async function run(instance: FleetInstance, words: string[]): Promise<{exitCode: number; stdout: string; stderr: string}> {
     const [file, ...args] =
       instance.target.kind === 'local'
         ? [...localAgnes, ...words]
         : ['ssh', ...sshArgv(instance, [inventory.agnes, ...words], {controlDir, identityFile: inventory.ssh.identityFile, knownHosts: inventory.ssh.knownHosts})]
+    if (instance.target.kind === 'ssh') connected.set(describeTarget(instance.target), instance)
     const child = await execa(file, args, {detached: true, env: {...env, NO_COLOR: '1'}, reject: false, stdin: 'ignore'})
     return {exitCode: child.exitCode ?? 1, stderr: String(child.stderr ?? ''), stdout: String(child.stdout ?? '')}
   }
@@ -89,6 +91,13 @@ export async function createSshTransport(inventory: Inventory, env: NodeJS.Proce
       return {exitCode: exitCode === 255 || exitCode === 127 ? 8 : exitCode, problem: `${why}: ${firstLine(stderr) || 'no message'}`}
     },
     async close() {
+      // Ends the multiplexing masters now rather than ControlPersist seconds after this run.
+      await Promise.all(
+        [...connected.values()].map((instance) => {
+          const argv = sshArgv(instance, [], {controlDir})
+          return execa('ssh', ['-O', 'exit', ...argv.slice(0, -1)], {reject: false, stdio: 'ignore'})
+        }),
+      )
       await rm(controlDir, {force: true, recursive: true})
     },
     async version(instance) {
