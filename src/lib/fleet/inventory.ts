@@ -113,7 +113,7 @@ export function parseInventory(text: string, file: string): Inventory {
   const doc = parseDocument(text, {lineCounter: lines, prettyErrors: false, uniqueKeys: true})
   if (doc.errors.length > 0) {
     const first = doc.errors[0]
-    throw new InvalidInputError(`${file}:${first.linePos?.[0].line ?? '?'}: not valid YAML: ${first.message.split('\n')[0]}`, {hint: 'Fix the YAML syntax, then re-run.'})
+    throw new InvalidInputError(`${file}:${lines.linePos(first.pos[0]).line}: not valid YAML: ${first.message.split('\n')[0]}`, {hint: 'Fix the YAML syntax, then re-run.'})
   }
 
   const problems = new Problems(file, doc, lines)
