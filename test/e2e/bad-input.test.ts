@@ -412,7 +412,7 @@ const CASES: BadInputCase[] = [
   {command: 'schedule:status', name: 'a missing instance', args: (s) => ['--root', join(s.outside, 'sysroot')], dir: 'fresh', exit: 3, says: /not an agnes instance/, hint: /agnes init/},
   {command: 'doctor', name: 'a mistyped flag', args: ['--verbose'], exit: 2, says: /--verbose/, hint: USAGE_HINT},
   // ---- fleet and reject (the inventory is validated whole before any host is contacted)
-  {command: 'fleet:status', name: 'no inventory', args: [], dir: 'none', exit: 2, says: /--inventory/},
+  {command: 'fleet:status', name: 'no inventory', args: [], dir: 'none', exit: 2, says: /inventory/},
   {command: 'fleet:status', name: 'an inventory that does not exist', args: (s) => ['--inventory', join(s.outside, 'missing.yaml')], dir: 'none', exit: 3, says: /missing\.yaml/, hint: /--inventory/},
   {
     command: 'fleet:status',
