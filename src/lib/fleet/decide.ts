@@ -1,7 +1,7 @@
 import type {RemoteAnswer} from './transport.js'
 
 /** What one remote `agnes upgrade --json` did, read from its exit code and envelope. */
-export type InstanceOutcome = 'upgraded' | 'up-to-date' | 'pinned' | 'deferred' | 'locked' | 'rolled-back' | 'failed' | 'unreachable' | 'error' | 'channel-moved' | 'not-started'
+export type InstanceOutcome = 'upgraded' | 'up-to-date' | 'pinned' | 'deferred' | 'locked' | 'rolled-back' | 'failed' | 'unreachable' | 'error' | 'channel-moved' | 'waiting' | 'not-started'
 
 export interface UpgradeAnswer {
   outcome: InstanceOutcome
@@ -28,6 +28,8 @@ export function readUpgradeAnswer(answer: RemoteAnswer): UpgradeAnswer {
   if (exitCode === 10) return {digest, exitCode, message, outcome: 'rolled-back'}
   if (exitCode === 11) return {digest, exitCode, message, outcome: 'failed'}
   if (exitCode === 75) return {digest, exitCode, message, outcome: 'deferred'}
+  // An outcome this agnes does not know, from a newer remote (its own soak or window): not done yet, no failure.
+  if (exitCode === 0 && result?.outcome) return {digest, exitCode, message: `${result.outcome}: ${message}`, outcome: 'waiting'}
   return {digest, exitCode, message, outcome: exitCode === 8 ? 'unreachable' : 'error'}
 }
 

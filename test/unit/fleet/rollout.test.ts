@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {fleetExitCode, soakRemainingMs} from '../../../src/lib/fleet/decide.js'
+import {fleetExitCode, readUpgradeAnswer, soakRemainingMs} from '../../../src/lib/fleet/decide.js'
 import {fleetUpgrade} from '../../../src/lib/fleet/rollout.js'
 import {silentReporter} from '../../../src/lib/ui/reporter.js'
 import {FakeFleet, NEW, OLD, sixInstances} from './fake-fleet.js'
@@ -146,5 +146,13 @@ describe('decisions', () => {
     expect(soakRemainingMs(900_000, '2026-06-01T00:00:00Z', now)).toBe(300_000)
     expect(soakRemainingMs(900_000, '2026-05-01T00:00:00Z', now)).toBe(0)
     expect(soakRemainingMs(900_000, undefined, now)).toBe(900_000)
+  })
+})
+
+describe('readUpgradeAnswer', () => {
+  it('reads a newer remote outcome it does not know as waiting, never as done or failed', () => {
+    expect(readUpgradeAnswer({envelope: {ok: true, result: {message: 'eligible at 10:00', outcome: 'soaking'}}, exitCode: 0})).toMatchObject({outcome: 'waiting'})
+    expect(readUpgradeAnswer({envelope: {error: {code: 'E_ROLLED_BACK', exitCode: 10, message: 'x', result: {outcome: 'rolled-back', to: {digest: NEW}}}, ok: false}, exitCode: 10})).toMatchObject({digest: NEW, outcome: 'rolled-back'})
+    expect(readUpgradeAnswer({exitCode: 8, problem: 'ssh failed'})).toMatchObject({outcome: 'unreachable'})
   })
 })
