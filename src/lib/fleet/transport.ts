@@ -56,9 +56,10 @@ function parseEnvelope(stdout: string): RemoteAnswer['envelope'] {
   }
 }
 
-/** The first line of what ssh or agnes said on stderr, for "unreachable" reports (never the whole output). */
-function firstLine(text: string): string {
-  return text.split('\n').map((line) => line.trim()).find((line) => line !== '' && !line.startsWith('Warning: Permanently added'))?.slice(0, 300) ?? ''
+/** The telling line of what ssh or agnes said on stderr, for "unreachable" reports (never the whole output). */
+export function tellingLine(text: string): string {
+  const lines = text.split('\n').map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('@') && !line.startsWith('Warning: Permanently added'))
+  return (lines.find((line) => /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|Permission denied|Connection refused|Connection timed out|Could not resolve|No route to host/.test(line)) ?? lines.at(-1) ?? '').slice(0, 300)
 }
 
 /**
@@ -88,7 +89,7 @@ export async function createSshTransport(inventory: Inventory, env: NodeJS.Proce
       const envelope = parseEnvelope(stdout)
       if (envelope) return {envelope, exitCode}
       const why = instance.target.kind === 'ssh' && exitCode === 255 ? `ssh to ${describeTarget(instance.target)} failed` : `agnes gave no JSON (exit ${exitCode})`
-      return {exitCode: exitCode === 255 || exitCode === 127 ? 8 : exitCode, problem: `${why}: ${firstLine(stderr) || 'no message'}`}
+      return {exitCode: exitCode === 255 || exitCode === 127 ? 8 : exitCode, problem: `${why}: ${tellingLine(stderr) || 'no message'}`}
     },
     async close() {
       // Ends the multiplexing masters now rather than ControlPersist seconds after this run.
@@ -105,7 +106,7 @@ export async function createSshTransport(inventory: Inventory, env: NodeJS.Proce
       const match = /agnes\/(\d+\.\d+\.\d+)/.exec(stdout)
       if (exitCode === 0 && match) return {version: match[1]}
       const why = exitCode === 255 ? `ssh to ${describeTarget(instance.target)} failed` : exitCode === 127 ? 'agnes is not installed (or not on PATH) there' : `agnes --version failed (exit ${exitCode})`
-      return {problem: `${why}: ${firstLine(stderr) || 'no message'}`}
+      return {problem: `${why}: ${tellingLine(stderr) || 'no message'}`}
     },
   }
 }

@@ -2,7 +2,7 @@ import {describe, expect, it} from 'vitest'
 
 import {InvalidInputError} from '../../../src/lib/errors.js'
 import {parseInventory, parseTarget, waveSizeOf} from '../../../src/lib/fleet/inventory.js'
-import {sshArgv} from '../../../src/lib/fleet/transport.js'
+import {sshArgv, tellingLine} from '../../../src/lib/fleet/transport.js'
 
 const GOOD = `rollout:
   soak: 15m
@@ -113,5 +113,13 @@ describe('sshArgv', () => {
     expect(argv.join(' ')).not.toMatch(/StrictHostKeyChecking/i)
     expect(argv.slice(-3)).toEqual(['--', 'host.example.com', `'agnes' 'status' '--dir' '/opt/it'\\''s agnes' '--json'`])
     expect(argv.slice(argv.indexOf('-p'), argv.indexOf('-p') + 4)).toEqual(['-p', '2222', '-l', 'deploy'])
+  })
+})
+
+describe('tellingLine', () => {
+  it('picks the reason out of what ssh printed, not its banner', () => {
+    const stderr = '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\nIT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!\nHost key verification failed.\n'
+    expect(tellingLine(stderr)).toBe('Host key verification failed.')
+    expect(tellingLine('ssh: connect to host 10.0.0.1 port 22: Connection refused\n')).toBe('ssh: connect to host 10.0.0.1 port 22: Connection refused')
   })
 })
