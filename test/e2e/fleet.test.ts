@@ -64,7 +64,7 @@ describe('agnes fleet', () => {
     writeInventory(withGhost, [{dir: '/opt/agnes', name: 'ghost', target: `${sshd.USER}@127.0.0.1:${await freePort()}`}])
     const result = await fleet(['status', '--inventory', withGhost])
     expect(result.exitCode, result.stderr).toBe(8)
-    const rows = singleJson(result).error.result.instances as Array<{name: string; reachable: boolean; healthy: boolean; digest: string; problem?: string}>
+    const rows = singleJson(result).result.instances as Array<{name: string; reachable: boolean; healthy: boolean; digest: string; problem?: string}>
     expect(rows.map((row) => row.name)).toEqual(['c1', 'a1', 'a2', 'b1', 'b2', 'b3', 'ghost'])
     for (const row of rows.slice(0, 6)) expect(row, row.name).toMatchObject({digest: published.digests.stable, healthy: true, reachable: true})
     expect(rows[6]).toMatchObject({problem: expect.stringMatching(/ssh .*failed/), reachable: false})
@@ -110,7 +110,7 @@ describe('agnes fleet', () => {
     await (await import('../standin/images.mjs')).moveTag({fromTag: 'stable-2026.07.2', repository: published.repository, toTag: 'stable'})
     const result = await fleet(['upgrade', '--inventory', inventoryFile, '--channel', 'stable'])
     expect(result.exitCode, result.stderr).toBe(10)
-    const summary = singleJson(result).error.result
+    const summary = singleJson(result).result
     expect(summary).toMatchObject({digest: crashing, haltedBy: {name: 'c1', outcome: 'rolled-back'}, outcome: 'halted'})
     expect(await servingNow(instances.get('c1')!)).toEqual({healthy: true, version: '0.90.1'})
     for (const name of ['a1', 'a2', 'b1', 'b2', 'b3']) {
@@ -130,7 +130,7 @@ describe('agnes fleet', () => {
     appendFileSync(join(instances.get('a2')!.dir, '.env'), 'STANDIN_VARIANT=crash\n')
     const result = await fleet(['upgrade', '--inventory', inventoryFile, '--channel', 'stable'])
     expect(result.exitCode, result.stderr).toBe(11)
-    const summary = singleJson(result).error.result
+    const summary = singleJson(result).result
     expect(summary).toMatchObject({haltedBy: {name: 'a2', outcome: 'failed'}, outcome: 'halted'})
     expect(state('c1').current.digest).toBe(release)
     expect(state('a1').current.digest).toBe(release)

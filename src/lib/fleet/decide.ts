@@ -20,7 +20,8 @@ interface UpgradeResultShape {
 export function readUpgradeAnswer(answer: RemoteAnswer): UpgradeAnswer {
   const {envelope, exitCode} = answer
   if (!envelope) return {exitCode, message: answer.problem ?? `exit ${exitCode}`, outcome: exitCode === 8 ? 'unreachable' : 'error'}
-  const result = (envelope.ok ? envelope.result : envelope.error?.result) as UpgradeResultShape | undefined
+  // A failed upgrade keeps its result next to the error (src/cli-errors.ts).
+  const result = envelope.result as UpgradeResultShape | undefined
   const digest = result?.to?.digest
   const message = envelope.ok ? (result?.message ?? '') : (envelope.error?.message ?? '')
   const known = ['upgraded', 'up-to-date', 'pinned', 'deferred', 'locked', 'rolled-back', 'failed']

@@ -8,7 +8,7 @@ import {shellCommandLine} from './quote.js'
 /** What a remote `agnes … --json` answered: its exit code and its JSON envelope (none when it never ran). */
 export interface RemoteAnswer {
   exitCode: number
-  envelope?: {ok: boolean; result?: unknown; error?: {code: string; message: string; hint?: string; exitCode: number; result?: unknown}}
+  envelope?: {ok: boolean; result?: unknown; error?: {code: string; message: string; hint?: string; exitCode: number}}
   /** Why the command could not be run or read (ssh failed, no JSON). */
   problem?: string
 }

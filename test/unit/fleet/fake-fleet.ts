@@ -50,7 +50,7 @@ export class FakeFleet implements Transport {
     const host = this.host(instance.name)
     if (!host.reachable) return {exitCode: 8, problem: 'ssh failed'}
     const ok = (result: object): RemoteAnswer => ({envelope: {ok: true, result}, exitCode: 0})
-    const fail = (exitCode: number, message: string, result?: object): RemoteAnswer => ({envelope: {error: {code: 'E', exitCode, message, result}, ok: false}, exitCode})
+    const fail = (exitCode: number, message: string, result?: object): RemoteAnswer => ({envelope: {error: {code: 'E', exitCode, message}, ok: false, result}, exitCode})
     const command = args[0] === 'upgrade' && args.includes('--check') ? 'check' : args[0]
     this.calls.push(`${instance.name} ${command}`)
     const to = {digest: this.channelDigest}

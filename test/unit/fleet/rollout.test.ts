@@ -152,7 +152,7 @@ describe('decisions', () => {
 describe('readUpgradeAnswer', () => {
   it('reads a newer remote outcome it does not know as waiting, never as done or failed', () => {
     expect(readUpgradeAnswer({envelope: {ok: true, result: {message: 'eligible at 10:00', outcome: 'soaking'}}, exitCode: 0})).toMatchObject({outcome: 'waiting'})
-    expect(readUpgradeAnswer({envelope: {error: {code: 'E_ROLLED_BACK', exitCode: 10, message: 'x', result: {outcome: 'rolled-back', to: {digest: NEW}}}, ok: false}, exitCode: 10})).toMatchObject({digest: NEW, outcome: 'rolled-back'})
+    expect(readUpgradeAnswer({envelope: {error: {code: 'E_ROLLED_BACK', exitCode: 10, message: 'x'}, ok: false, result: {outcome: 'rolled-back', to: {digest: NEW}}}, exitCode: 10})).toMatchObject({digest: NEW, outcome: 'rolled-back'})
     expect(readUpgradeAnswer({exitCode: 8, problem: 'ssh failed'})).toMatchObject({outcome: 'unreachable'})
   })
 })
