@@ -72,6 +72,7 @@ export async function createSshTransport(inventory: Inventory, env: NodeJS.Proce
   const controlDir = await mkdtemp(join(tmpdir(), 'agnes-fleet-'))
   const localAgnes = env.AGNES_FLEET_AGNES ? [env.AGNES_FLEET_AGNES] : [process.execPath, process.argv[1]]
   const connected = new Map<string, FleetInstance>()
+  const versions = new Map<string, Promise<{version?: string; problem?: string}>>()
 
   async function run(instance: FleetInstance, words: string[]): Promise<{exitCode: number; stdout: string; stderr: string}> {
     const [file, ...args] =
@@ -81,6 +82,14 @@ export async function createSshTransport(inventory: Inventory, env: NodeJS.Proce
     if (instance.target.kind === 'ssh') connected.set(describeTarget(instance.target), instance)
     const child = await execa(file, args, {detached: true, env: {...env, NO_COLOR: '1'}, reject: false, stdin: 'ignore'})
     return {exitCode: child.exitCode ?? 1, stderr: String(child.stderr ?? ''), stdout: String(child.stdout ?? '')}
+  }
+
+  async function askVersion(instance: FleetInstance): Promise<{version?: string; problem?: string}> {
+    const {exitCode, stderr, stdout} = await run(instance, ['--version'])
+    const match = /agnes\/(\d+\.\d+\.\d+)/.exec(stdout)
+    if (exitCode === 0 && match) return {version: match[1]}
+    const why = exitCode === 255 ? `ssh to ${describeTarget(instance.target)} failed` : exitCode === 127 ? 'agnes is not installed (or not on PATH) there' : `agnes --version failed (exit ${exitCode})`
+    return {problem: `${why}: ${tellingLine(stderr) || 'no message'}`}
   }
 
   return {
@@ -101,12 +110,12 @@ export async function createSshTransport(inventory: Inventory, env: NodeJS.Proce
       )
       await rm(controlDir, {force: true, recursive: true})
     },
-    async version(instance) {
-      const {exitCode, stderr, stdout} = await run(instance, ['--version'])
-      const match = /agnes\/(\d+\.\d+\.\d+)/.exec(stdout)
-      if (exitCode === 0 && match) return {version: match[1]}
-      const why = exitCode === 255 ? `ssh to ${describeTarget(instance.target)} failed` : exitCode === 127 ? 'agnes is not installed (or not on PATH) there' : `agnes --version failed (exit ${exitCode})`
-      return {problem: `${why}: ${tellingLine(stderr) || 'no message'}`}
+    version(instance) {
+      // One answer per host: the instances of a host share its agnes.
+      const key = describeTarget(instance.target)
+      let answer = versions.get(key)
+      if (!answer) versions.set(key, (answer = askVersion(instance)))
+      return answer
     },
   }
 }
