@@ -62,6 +62,12 @@ export function tellingLine(text: string): string {
   return (lines.find((line) => /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|Permission denied|Connection refused|Connection timed out|Could not resolve|No route to host/.test(line)) ?? lines.at(-1) ?? '').slice(0, 300)
 }
 
+/** How to run this same agnes: node and its script, or the single executable itself. */
+async function thisAgnes(): Promise<string[]> {
+  const sea = await import('node:sea').catch(() => undefined)
+  return sea?.isSea() ? [process.execPath] : [process.execPath, process.argv[1]]
+}
+
 /**
  * The OpenSSH transport: `ssh … -- host '<agnes>' '<arg>'…` with every remote word quoted; `local`
  * instances run this same agnes (or AGNES_FLEET_AGNES) directly. The children run in their own process
@@ -70,7 +76,7 @@ export function tellingLine(text: string): string {
 export async function createSshTransport(inventory: Inventory, env: NodeJS.ProcessEnv = process.env): Promise<Transport> {
   const {execa} = await import('execa')
   const controlDir = await mkdtemp(join(tmpdir(), 'agnes-fleet-'))
-  const localAgnes = env.AGNES_FLEET_AGNES ? [env.AGNES_FLEET_AGNES] : [process.execPath, process.argv[1]]
+  const localAgnes = env.AGNES_FLEET_AGNES ? [env.AGNES_FLEET_AGNES] : await thisAgnes()
   const connected = new Map<string, FleetInstance>()
   const versions = new Map<string, Promise<{version?: string; problem?: string}>>()
 
