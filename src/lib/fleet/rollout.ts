@@ -129,6 +129,11 @@ export async function fleetUpgrade(inventory: Inventory, transport: Transport, o
     const judged = mine.filter((entry) => entry.outcome !== 'pinned' && entry.digest)
     digest ??= judged[0]?.digest
     if (mine.some((entry) => !isDone(entry.outcome))) break
+    if (!digest) {
+      reporter.warn('every canary is pinned, so none judged the release: the waves are left alone. Unpin a canary (`agnes pin --channel …`).')
+      break
+    }
+
     if (digest && index < inventory.groups.length - 1 && !halting.aborted) await soak(group.instances.filter((instance) => judged.some((entry) => entry.name === instance.name)))
   }
 

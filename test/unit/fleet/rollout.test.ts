@@ -156,3 +156,14 @@ describe('readUpgradeAnswer', () => {
     expect(readUpgradeAnswer({exitCode: 8, problem: 'ssh failed'})).toMatchObject({outcome: 'unreachable'})
   })
 })
+
+describe('a pinned canary', () => {
+  it('judges nothing, so no wave is started (exit 75)', async () => {
+    const fleet = new FakeFleet(sixInstances())
+    const original = fleet.agnes.bind(fleet)
+    fleet.agnes = async (instance, args) => (instance.name === 'c1' && args[0] === 'upgrade' ? {envelope: {ok: true, result: {message: 'pinned', outcome: 'pinned'}}, exitCode: 0} : original(instance, args))
+    const result = await fleetUpgrade(fleet.inventory, fleet, {channel: 'stable', reporter: silentReporter})
+    expect(result).toMatchObject({exitCode: 75, outcome: 'incomplete'})
+    expect(fleet.upgradedNames()).toEqual([])
+  })
+})
