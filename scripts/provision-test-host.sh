@@ -10,6 +10,8 @@ command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 # systemd-analyze and systemctl: the schedule tests verify the units they write and enable them offline.
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+# sshd: the fleet tests reach instances through a real OpenSSH server (test/infra/start-sshd.sh).
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "Installing ${missing[*]}…" >&2
   export DEBIAN_FRONTEND=noninteractive

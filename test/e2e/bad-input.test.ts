@@ -13,7 +13,7 @@ import {diffSnapshots, snapshotTree} from '../helpers/tree-snapshot.js'
 import {TestInstance, destroyInstance, newInstance, readEnvFile, secretsLedger} from './fixtures.js'
 
 /** Every command, plus `unknown` for commands and flags that do not exist. */
-type CommandName = 'init' | 'up' | 'status' | 'upgrade' | 'pin' | 'rollback' | 'history' | 'configure' | 'register-table' | 'smoke' | 'logs' | 'schedule:install' | 'schedule:remove' | 'schedule:status' | 'doctor' | 'backup' | 'backup:list' | 'restore' | 'release:retract' | 'unknown'
+type CommandName = 'init' | 'up' | 'status' | 'upgrade' | 'pin' | 'rollback' | 'history' | 'configure' | 'register-table' | 'smoke' | 'logs' | 'schedule:install' | 'schedule:remove' | 'schedule:status' | 'doctor' | 'backup' | 'backup:list' | 'restore' | 'release:retract' | 'fleet:status' | 'fleet:upgrade' | 'reject' | 'unknown'
 
 interface Sandbox {
   /** Everything under it is compared before and after the run. */
@@ -455,6 +455,40 @@ const CASES: BadInputCase[] = [
     says: /symbolic link/,
     hint: /link/,
   },
+  // ---- fleet and reject (the inventory is validated whole before any host is contacted)
+  {command: 'fleet:status', name: 'no inventory', args: [], dir: 'none', exit: 2, says: /inventory/},
+  {command: 'fleet:status', name: 'an inventory that does not exist', args: (s) => ['--inventory', join(s.outside, 'missing.yaml')], dir: 'none', exit: 3, says: /missing\.yaml/, hint: /--inventory/},
+  {
+    command: 'fleet:status',
+    name: 'an inventory target that ssh would read as an option',
+    args: (s) => ['--inventory', join(s.outside, 'fleet.yaml')],
+    dir: 'none',
+    setup: (s) => (mkdirSync(s.outside, {recursive: true}), write(join(s.outside, 'fleet.yaml'), 'instances:\n  - name: a\n    target: "-oProxyCommand=touch /tmp/agnes-pwned"\n    dir: /opt/agnes\n')),
+    exit: 3,
+    says: /fleet\.yaml:3: instances\.0\.target/,
+  },
+  {
+    command: 'fleet:upgrade',
+    name: 'an inventory that is not YAML',
+    args: (s) => ['--inventory', join(s.outside, 'fleet.yaml'), '--channel', 'stable'],
+    dir: 'none',
+    setup: (s) => (mkdirSync(s.outside, {recursive: true}), write(join(s.outside, 'fleet.yaml'), 'instances:\n  - {name: a, target: local\n')),
+    exit: 3,
+    says: /fleet\.yaml:\d+: not valid YAML/,
+  },
+  {
+    command: 'fleet:upgrade',
+    name: 'a relative instance directory and an unknown rollout key',
+    args: (s) => ['--inventory', join(s.outside, 'fleet.yaml'), '--channel', 'stable'],
+    dir: 'none',
+    setup: (s) => (mkdirSync(s.outside, {recursive: true}), write(join(s.outside, 'fleet.yaml'), 'rollout:\n  speed: fast\ninstances:\n  - {name: a, target: local, dir: opt/agnes}\n')),
+    exit: 3,
+    says: /fleet\.yaml:2: rollout\.speed: unknown key[\s\S]*fleet\.yaml:4: instances\.0\.dir/,
+  },
+  {command: 'fleet:upgrade', name: 'an unknown channel', args: ['--inventory', 'fleet.yaml', '--channel', 'beta'], dir: 'none', exit: 2, says: /--channel/},
+  {command: 'reject', name: 'a tag instead of a digest', args: ['stable-2026.05.1'], exit: 3, says: /not an image digest/, hint: /sha256:/},
+  {command: 'reject', name: 'no digest', args: [], exit: 2, says: /digest/},
+  {command: 'reject', name: 'a directory that is not an instance', args: [`sha256:${'c'.repeat(64)}`], dir: 'fresh', exit: 3, says: /not an agnes instance/},
 ]
 
 /** The secrets of the template instance: every copy has them, so no output may contain them. */

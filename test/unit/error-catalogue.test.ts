@@ -128,10 +128,10 @@ describe('help', () => {
     expect(exitCodesIn(help.slice(help.indexOf('EXIT CODES')))).toEqual(EXIT_CODE_TABLE.map(([code]) => code))
   })
 
-  it('agnes --help lists as topics only the ids with commands below them (backup, release, schedule)', async () => {
+  it('agnes --help lists as topics only the ids with commands below them (backup, fleet, release, schedule)', async () => {
     const help = await printed(() => new AgnesHelp(config).showHelp([]))
     const topics = help.slice(help.indexOf('TOPICS'), help.indexOf('COMMANDS'))
     const names = [...topics.matchAll(/^ {2}(\S+) /gm)].map((match) => match[1])
-    expect(names).toEqual(['backup', 'release', 'schedule'])
+    expect(names).toEqual(['backup', 'fleet', 'release', 'schedule'])
   })
 })

@@ -39,7 +39,7 @@ const PRODUCT_EXIT_CODES: Array<[number, string]> = [
 ]
 
 describe('exit-code contract', () => {
-  it('EXIT_CODE_TABLE is exactly the outcome contract's table, in order', () => {
+  it('EXIT_CODE_TABLE is exactly the table of the outcome contract, in order', () => {
     expect(EXIT_CODE_TABLE.map(([code, text]) => [code, text])).toEqual(PRODUCT_EXIT_CODES)
   })
 

@@ -1,0 +1,123 @@
+import {parseInventory, type Inventory} from '../../../src/lib/fleet/inventory.js'
+import type {RemoteAnswer, Transport} from '../../../src/lib/fleet/transport.js'
+
+export const OLD = `sha256:${'a'.repeat(64)}`
+export const NEW = `sha256:${'b'.repeat(64)}`
+
+export interface FakeHost {
+  digest: string
+  rejected: string[]
+  /** How `upgrade` goes when the channel digest is new here. */
+  upgrade: 'good' | 'rollback' | 'fail' | 'deferred'
+  reachable: boolean
+  agnesVersion: string
+  healthy: boolean
+  deployedAt: string
+}
+
+/** A fleet of instances behind a fake transport: each answers like a remote `agnes … --json` would. */
+export class FakeFleet implements Transport {
+  readonly hosts = new Map<string, FakeHost>()
+  readonly calls: string[] = []
+  channelDigest = NEW
+  inFlight = 0
+  maxInFlight = 0
+  /** Called when an upgrade starts (before it answers). */
+  onUpgrade?: (name: string) => void
+
+  constructor(readonly inventory: Inventory) {
+    for (const instance of inventory.instances) {
+      this.hosts.set(instance.name, {agnesVersion: '0.1.0', deployedAt: '2026-01-01T00:00:00Z', digest: OLD, healthy: true, reachable: true, rejected: [], upgrade: 'good'})
+    }
+  }
+
+  host(name: string): FakeHost {
+    return this.hosts.get(name)!
+  }
+
+  upgradedNames(): string[] {
+    return this.calls.filter((call) => call.endsWith(' upgrade')).map((call) => call.split(' ')[0])
+  }
+
+  async version(instance: {name: string}) {
+    const host = this.host(instance.name)
+    return host.reachable ? {version: host.agnesVersion} : {problem: 'ssh to it failed: Connection refused'}
+  }
+
+  async close() {}
+
+  async agnes(instance: {name: string}, args: string[]): Promise<RemoteAnswer> {
+    const host = this.host(instance.name)
+    if (!host.reachable) return {exitCode: 8, problem: 'ssh failed'}
+    const ok = (result: object): RemoteAnswer => ({envelope: {ok: true, result}, exitCode: 0})
+    const fail = (exitCode: number, message: string, result?: object): RemoteAnswer => ({envelope: {error: {code: 'E', exitCode, message}, ok: false, result}, exitCode})
+    const command = args[0] === 'upgrade' && args.includes('--check') ? 'check' : args[0]
+    this.calls.push(`${instance.name} ${command}`)
+    const to = {digest: this.channelDigest}
+    switch (command) {
+      case 'status': {
+        return ok({healthy: host.healthy, journal: null, recorded: {deployedAt: host.deployedAt, digest: host.digest}, rejected: host.rejected, running: {digest: host.digest}})
+      }
+
+      case 'check': {
+        return ok({message: '', outcome: host.digest === this.channelDigest ? 'up-to-date' : 'upgrade-available', to})
+      }
+
+      case 'upgrade': {
+        if (host.digest === this.channelDigest || host.rejected.includes(this.channelDigest)) return ok({message: 'already', outcome: 'up-to-date', to})
+        this.inFlight++
+        this.maxInFlight = Math.max(this.maxInFlight, this.inFlight)
+        this.onUpgrade?.(instance.name)
+        await new Promise((resolve) => setTimeout(resolve, 5))
+        this.inFlight--
+        if (host.upgrade === 'deferred') return fail(75, 'a sync runs', {outcome: 'deferred', to})
+        if (host.upgrade === 'rollback') {
+          host.rejected.push(this.channelDigest)
+          return fail(10, 'crashed; rolled back', {outcome: 'rolled-back', to})
+        }
+
+        if (host.upgrade === 'fail') return fail(11, 'crashed; rollback failed', {outcome: 'failed', to})
+        host.digest = this.channelDigest
+        host.deployedAt = new Date().toISOString()
+        return ok({message: 'upgraded', outcome: 'upgraded', to})
+      }
+
+      case 'smoke': {
+        return host.healthy ? ok({}) : fail(3, 'health failed')
+      }
+
+      case 'rollback': {
+        host.rejected.push(host.digest)
+        host.digest = OLD
+        host.healthy = true
+        return ok({message: 'rolled back'})
+      }
+
+      case 'reject': {
+        if (!host.rejected.includes(args[1])) host.rejected.push(args[1])
+        return ok({message: 'rejected'})
+      }
+
+      default: {
+        return fail(2, `unknown ${command}`)
+      }
+    }
+  }
+}
+
+export function sixInstances(rollout = 'soak: 0\n  parallel: 2'): Inventory {
+  return parseInventory(
+    `rollout:
+  ${rollout}
+waves: [w1, w2]
+instances:
+  - {name: c1, target: local, dir: /i/c1, group: canary}
+  - {name: a1, target: local, dir: /i/a1, group: w1}
+  - {name: a2, target: local, dir: /i/a2, group: w1}
+  - {name: b1, target: local, dir: /i/b1, group: w2}
+  - {name: b2, target: local, dir: /i/b2, group: w2}
+  - {name: b3, target: local, dir: /i/b3, group: w2}
+`,
+    'fleet.yaml',
+  )
+}
