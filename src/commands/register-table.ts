@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
 
 import {AgnesCommand} from '../base-command.js'
-import {connectionFlags} from '../flags/connection.js'
-import type {TableResult} from '../lib/setup/tables.js'
+import {connectionFlags, connectionOptions} from '../flags/connection.js'
+import type {TableInput, TableResult} from '../lib/setup/tables.js'
 
 interface RegisterTableResult {
   url: string
@@ -46,33 +46,8 @@ Existing ids are looked up first: a duplicate is exit 7 and nothing is registere
       import('../lib/setup/tables.js'),
       import('../lib/setup/setup-file.js'),
     ])
-    const inputs = flags['from-file']
-      ? await readTablesFile(flags['from-file'])
-      : [
-          {
-            input: {
-              bucket: flags.bucket,
-              description: flags.description,
-              name: flags.name ?? (await this.askName()),
-              primaryKey: flags['primary-key']?.flatMap((value) => value.split(',')),
-              queryMode: flags['query-mode'],
-              sourceType: flags['source-type'],
-              syncSchedule: flags['sync-schedule'],
-              syncStrategy: flags['sync-strategy'],
-              table: flags.table,
-            },
-          },
-        ]
-
-    const connection = await connectToInstance({
-      dir: this.instanceDir,
-      prompter: this.prompter,
-      reporter: this.reporter,
-      signal: this.signal,
-      timeouts: {bootWaitMs: flags['boot-wait'] * 1000},
-      tokenFile: flags['token-file'],
-      url: flags.url,
-    })
+    const inputs = flags['from-file'] ? await readTablesFile(flags['from-file']) : [{input: await this.tableFromFlags()}]
+    const connection = await connectToInstance({dir: this.instanceDir, prompter: this.prompter, reporter: this.reporter, signal: this.signal, ...connectionOptions(flags)})
     try {
       const tables = validateTables(inputs, connection.instance?.env.get('DATA_SOURCE'))
       const results = await registerTables(connection.api, tables, {ifNotExists: flags['if-not-exists'], reporter: this.reporter})
@@ -80,6 +55,14 @@ Existing ids are looked up first: a duplicate is exit 7 and nothing is registere
     } finally {
       await connection.close()
     }
+  }
+
+  private async tableFromFlags(): Promise<TableInput> {
+    const {flags} = this
+    const primaryKey = flags['primary-key']?.flatMap((value) => value.split(','))
+    const {bucket, description, table} = flags
+    const name = flags.name ?? (await this.askName())
+    return {bucket, description, name, primaryKey, queryMode: flags['query-mode'], sourceType: flags['source-type'], syncSchedule: flags['sync-schedule'], syncStrategy: flags['sync-strategy'], table}
   }
 
   private async askName(): Promise<string> {

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {AgnesCommand} from '../base-command.js'
-import {connectionFlags} from '../flags/connection.js'
+import {connectionFlags, connectionOptions} from '../flags/connection.js'
 import type {SmokeReport} from '../lib/smoke.js'
 
 export default class Smoke extends AgnesCommand<typeof Smoke> {
@@ -40,15 +40,7 @@ Exit codes, so cron and agents can tell what to do next:
   protected async execute(): Promise<SmokeReport> {
     const {flags} = this
     const [{connectToInstance}, {runSmoke, smokeFailureError}] = await Promise.all([import('../lib/api/connect.js'), import('../lib/smoke.js')])
-    const connection = await connectToInstance({
-      dir: this.instanceDir,
-      prompter: this.prompter,
-      reporter: this.reporter,
-      signal: this.signal,
-      timeouts: {bootWaitMs: flags['boot-wait'] * 1000},
-      tokenFile: flags['token-file'],
-      url: flags.url,
-    })
+    const connection = await connectToInstance({dir: this.instanceDir, prompter: this.prompter, reporter: this.reporter, signal: this.signal, ...connectionOptions(flags)})
     let report: SmokeReport
     try {
       this.reporter.progress(`Smoke test of ${connection.baseUrl}`)
