@@ -2,6 +2,7 @@ import {readFile} from 'node:fs/promises'
 import {dirname, resolve} from 'node:path'
 
 import {InvalidInputError} from '../errors.js'
+import type {ConfigureFlags} from './configure-settings.js'
 import {TableInput} from './tables.js'
 
 /**
@@ -9,24 +10,7 @@ import {TableInput} from './tables.js'
  * tables.yaml`. Keys are the flag names (snake_case is accepted too). Secrets never go into these files:
  * they name a file holding the secret instead.
  */
-export interface SetupFile {
-  adminEmail?: string
-  adminName?: string
-  adminPasswordFile?: string
-  generatePassword?: boolean
-  passwordlessAdmin?: boolean
-  dataSource?: string
-  keboolaUrl?: string
-  keboolaTokenFile?: string
-  bigqueryProject?: string
-  bigqueryLocation?: string
-  instanceName?: string
-  allowedDomain?: string
-  confirmConnectionChange?: boolean
-  discover?: boolean
-  sync?: boolean
-  wait?: boolean
-  waitTimeout?: number
+export type SetupFile = Omit<ConfigureFlags, 'fromFile' | 'adminPasswordStdin' | 'keboolaTokenStdin' | 'revealPassword' | 'dryRun'> & {
   tables?: Array<{input: TableInput; where: string}>
 }
 
