@@ -16,7 +16,6 @@ pjson.oclif = {
 
 // oclif.manifest.json describes the bundle's commands (dist/bundle): the dev run ignores it.
 const cli = new Plugin({ignoreManifest: true, isRoot: true, pjson, root})
-const help = new Plugin({name: '@oclif/plugin-help', root, type: 'core'})
-await Promise.all([cli.load(), help.load()])
+await cli.load()
 
-await execute({loadOptions: {pjson, plugins: new Map([[cli.name, cli], [help.name, help]]), root}})
+await execute({loadOptions: {pjson, plugins: new Map([[cli.name, cli]]), root}})

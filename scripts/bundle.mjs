@@ -29,11 +29,8 @@ function commandId(file) {
 
 const commandFiles = filesUnder(join(root, 'src', 'commands')).filter((file) => file.endsWith('.ts') && !file.endsWith('.d.ts'))
 const commandsModule = [
-  // `agnes help <command>`: the help plugin's command, bundled, as there are no plugins to load.
-  `import Help from ${JSON.stringify(join(root, 'node_modules', '@oclif', 'plugin-help', 'lib', 'commands', 'help.js'))}`,
   ...commandFiles.map((file, index) => `import Command${index} from ${JSON.stringify(file)}`),
   'export const COMMANDS = {',
-  `  help: Help,`,
   ...commandFiles.map((file, index) => `  ${JSON.stringify(commandId(file))}: Command${index},`),
   '}',
 ].join('\n')

@@ -21,6 +21,24 @@ export function quickPathSection(): string {
 
 /** oclif's help plus the quick path on the root help and the exit-code table everywhere, for cron authors and agents. */
 export default class AgnesHelp extends Help {
+  private captured: string[] | undefined
+
+  /** The help of `argv` (a command or topic id as words, or none for the root) as text, for `agnes help`. */
+  async helpText(argv: string[]): Promise<string> {
+    this.captured = []
+    try {
+      await this.showHelp(argv)
+      return this.captured.join('\n')
+    } finally {
+      this.captured = undefined
+    }
+  }
+
+  protected log(...args: string[]): void {
+    if (this.captured) this.captured.push(args.join(' '))
+    else super.log(...args)
+  }
+
   protected formatCommand(command: Command.Loadable): string {
     return `${super.formatCommand(command)}\n\n${exitCodeSection()}`
   }

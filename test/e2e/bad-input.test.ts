@@ -13,7 +13,7 @@ import {diffSnapshots, snapshotTree} from '../helpers/tree-snapshot.js'
 import {TestInstance, destroyInstance, newInstance, readEnvFile, secretsLedger} from './fixtures.js'
 
 /** Every command, plus `unknown` for commands and flags that do not exist. */
-type CommandName = 'init' | 'up' | 'status' | 'upgrade' | 'pin' | 'rollback' | 'history' | 'configure' | 'register-table' | 'smoke' | 'logs' | 'schedule:install' | 'schedule:remove' | 'schedule:status' | 'doctor' | 'backup' | 'backup:list' | 'restore' | 'release:retract' | 'fleet:status' | 'fleet:upgrade' | 'reject' | 'unknown'
+type CommandName = 'init' | 'up' | 'status' | 'upgrade' | 'pin' | 'rollback' | 'history' | 'configure' | 'register-table' | 'smoke' | 'logs' | 'schedule:install' | 'schedule:remove' | 'schedule:status' | 'doctor' | 'backup' | 'backup:list' | 'restore' | 'release:retract' | 'fleet:status' | 'fleet:upgrade' | 'reject' | 'help' | 'unknown'
 
 interface Sandbox {
   /** Everything under it is compared before and after the run. */
@@ -489,6 +489,10 @@ const CASES: BadInputCase[] = [
   {command: 'reject', name: 'a tag instead of a digest', args: ['stable-2026.05.1'], exit: 3, says: /not an image digest/, hint: /sha256:/},
   {command: 'reject', name: 'no digest', args: [], exit: 2, says: /digest/},
   {command: 'reject', name: 'a directory that is not an instance', args: [`sha256:${'c'.repeat(64)}`], dir: 'fresh', exit: 3, says: /not an agnes instance/},
+
+  // ---- help: an unknown subject is a usage error whose words are not echoed (a pasted token stays off screen)
+  {command: 'help', name: 'an unknown command', args: ['nosuch-command-x9'], exit: 2, says: /no such command or topic/, hint: /agnes --help/, secrets: ['nosuch-command-x9']},
+  {command: 'help', name: 'a mistyped flag', args: ['--nested'], exit: 2, says: /--nested/, hint: USAGE_HINT},
 ]
 
 /** The secrets of the template instance: every copy has them, so no output may contain them. */
