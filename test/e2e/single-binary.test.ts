@@ -4,7 +4,7 @@ import {tmpdir} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {CliResult, repoRoot, transcriptFile} from '../helpers/run-cli.js'
+import {CliResult, repoRoot, runAgnes} from '../helpers/run-cli.js'
 import {Published, TestInstance, destroyInstance, engineOpenFileLimit, freePort, getJson, instancesRoot, publishStandard, releaseStable, singleJson} from './fixtures.js'
 
 // `npm run test:e2e:binary` builds dist-bin/agnes-linux-<arch> (npm run package) and points AGNES_BIN at it.
@@ -13,29 +13,8 @@ const binary = resolve(process.env.AGNES_BIN ?? '')
 const pathDir = mkdtempSync(join(tmpdir(), 'agnes-bin-path-'))
 
 function runBinary(args: string[]): Promise<CliResult> {
-  const started = Date.now()
-  const env = {HOME: process.env.HOME ?? '/root', NO_COLOR: '1', PATH: pathDir, ...(process.env.AGNES_COMPOSE ? {AGNES_COMPOSE: process.env.AGNES_COMPOSE} : {})}
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(binary, args, {cwd: tmpdir(), env, stdio: ['ignore', 'pipe', 'pipe']})
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')))
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
-    child.on('error', reject)
-    child.on('close', (exitCode, signal) => {
-      let json: any
-      try {
-        json = JSON.parse(stdout)
-      } catch {
-        json = undefined
-      }
-
-      // The secret scan reads every byte the CLI printed, this binary's too.
-      mkdirSync(dirname(transcriptFile), {recursive: true})
-      appendFileSync(transcriptFile, `\n$ agnes-binary ${args.join(' ')}\n--- stdout\n${stdout}\n--- stderr\n${stderr}\n`)
-      resolvePromise({durationMs: Date.now() - started, exitCode, json, signal, stderr, stdout})
-    })
-  })
+  const env = {HOME: process.env.HOME ?? '/root', PATH: pathDir, ...(process.env.AGNES_COMPOSE ? {AGNES_COMPOSE: process.env.AGNES_COMPOSE} : {})}
+  return runAgnes(args, {baseEnv: env, cwd: tmpdir(), executable: binary})
 }
 
 async function serving(instance: TestInstance): Promise<{version: string; healthy: boolean}> {

@@ -25,18 +25,23 @@ export interface RunOptions {
   timeoutMs?: number
   /** Called with the child once spawned (to kill it mid-run, for example). */
   onSpawn?: (child: ReturnType<typeof spawn>) => void
+  /** Run this executable (the single-file binary) instead of `node bin/run.js`. */
+  executable?: string
+  /** The environment to start from instead of this process's (`env` and NO_COLOR=1 are added to it). */
+  baseEnv?: Record<string, string | undefined>
 }
 
 /** Runs the built CLI as a subprocess, without a terminal, as cron or an agent would. */
 export function runAgnes(args: string[], options: RunOptions = {}): Promise<CliResult> {
   const started = Date.now()
   const env: Record<string, string> = {}
-  for (const [key, value] of Object.entries({...process.env, NO_COLOR: '1', ...options.env})) {
+  for (const [key, value] of Object.entries({...(options.baseEnv ?? process.env), NO_COLOR: '1', ...options.env})) {
     if (value !== undefined) env[key] = value
   }
 
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [binPath, ...args], {cwd: options.cwd ?? repoRoot, env, stdio: ['pipe', 'pipe', 'pipe']})
+    const [file, argv] = options.executable ? [options.executable, args] : [process.execPath, [binPath, ...args]]
+    const child = spawn(file, argv, {cwd: options.cwd ?? repoRoot, env, stdio: ['pipe', 'pipe', 'pipe']})
     options.onSpawn?.(child)
     let stdout = ''
     let stderr = ''
@@ -54,7 +59,7 @@ export function runAgnes(args: string[], options: RunOptions = {}): Promise<CliR
       }
 
       mkdirSync(dirname(transcriptFile), {recursive: true})
-      appendFileSync(transcriptFile, `\n$ agnes ${args.join(' ')}\n--- stdout\n${stdout}\n--- stderr\n${stderr}\n`)
+      appendFileSync(transcriptFile, `\n$ ${options.executable ? 'agnes-binary' : 'agnes'} ${args.join(' ')}\n--- stdout\n${stdout}\n--- stderr\n${stderr}\n`)
       resolvePromise({durationMs: Date.now() - started, exitCode, json, signal, stderr, stdout})
     })
     if (options.input !== undefined) child.stdin.end(options.input)
