@@ -16,7 +16,7 @@ instance of the fleet. Changes nothing else: the running version keeps running. 
   }
 
   static flags = {
-    reason: Flags.string({description: 'Why, for the output and for whoever reads it later.'}),
+    reason: Flags.string({description: 'Why: recorded with the rejection in `agnes history`, for whoever reads it later.'}),
   }
 
   protected async execute(): Promise<RejectResult> {
