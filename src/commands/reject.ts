@@ -6,9 +6,7 @@ import type {RejectResult} from '../lib/fleet/reject.js'
 export default class Reject extends AgnesCommand<typeof Reject> {
   static description = `Mark an image digest rejected on this instance: \`agnes upgrade\` never applies it (unless --force).
 
-The same list a rolled-back upgrade adds to; \`agnes fleet upgrade\` uses it to stop a bad release on every
-instance of the fleet. The rejection and its --reason are recorded in \`agnes history\`. Changes nothing else:
-the running version keeps running. Idempotent.`
+The same list a rolled-back upgrade adds to; \`agnes fleet upgrade\` uses it to stop a bad release on every instance of the fleet. The rejection and its --reason are recorded in \`agnes history\`. Changes nothing else: the running version keeps running. Idempotent.`
 
   static examples = ['<%= config.bin %> reject sha256:0123…cdef --reason "crashed on the canary"', '<%= config.bin %> reject sha256:0123…cdef --dir /opt/agnes --json']
 
