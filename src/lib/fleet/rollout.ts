@@ -82,7 +82,7 @@ async function canaryHolds(transport: Transport, canary: FleetInstance, digest: 
  * follows it) and, by default, retracts a release it rolls back, so the channel never keeps a build that
  * failed there.
  */
-export function upgradeWords(instance: FleetInstance, inventory: Inventory, options: Pick<RolloutOptions, 'channel' | 'healthTimeoutSeconds' | 'retractOnFailure'>): string[] {
+function upgradeWords(instance: FleetInstance, inventory: Inventory, options: Pick<RolloutOptions, 'channel' | 'healthTimeoutSeconds' | 'retractOnFailure'>): string[] {
   const words = ['upgrade', '--channel', options.channel, '--quiet']
   if (options.healthTimeoutSeconds !== undefined) words.push('--health-timeout', String(options.healthTimeoutSeconds))
   if (instance.group !== CANARY) return words
