@@ -7,26 +7,28 @@
 //   3. downtime of a good upgrade (prober every 50 ms) next to the stand-in's boot     target boot + ≤ 1 s
 //   4. crash-on-start release → old version serving again                              target ≤ 5 s + old boot
 //   5. a good upgrade seen through Caddy (HTTPS): only healthy 200s or the maintenance page, no connection error
+//   6. `agnes fleet status` over 10 instances through sshd next to 10 sequential `ssh … agnes status --json`  target ≤ 0.3×
 //
 // Needs a Docker engine and the local registry on 127.0.0.1:5000 (started here with
 // test/infra/start-docker.sh) and a built CLI (`npm run bench` builds first). The readable report goes to
 // stdout, progress to stderr, and the same figures as JSON to bench/results/latest.json. Everything it
 // creates (compose project, containers, volumes, the instance directory, local image tags) is removed at the
 // end, also on failure or Ctrl-C. Env: BENCH_RUNS (default 11), BENCH_KEEP=1 keeps the instance,
-// BENCH_NO_PROXY=1 skips the counting registry proxy, BENCH_PARTS=1,2,3,4,5 selects parts.
+// BENCH_NO_PROXY=1 skips the counting registry proxy, BENCH_PARTS=1,2,3,4,5,6 selects parts.
 import {randomBytes} from 'node:crypto'
 import {appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import {join} from 'node:path'
 
 import {caddyUpgrade, cleanUpCaddyUpgrade, renderCaddyUpgrade} from './lib/caddy-upgrade.mjs'
+import {cleanUpFleetStatus, fleetStatusBench, renderFleetStatus} from './lib/fleet-status.mjs'
 import {composeCommand, containerTimeline, localImages, measureBoot, removeByLabel, removeImages, watchEvents} from './lib/docker.mjs'
 import {firstHealthyAfter, longestOutage, probeHealth, startProber, versionsSeen, waitHealthy} from './lib/probe.mjs'
 import {activeChildren, binPath, describeFailure, engineOpenFileLimit, freePort, killGroup, now, repoRoot, round, run, runAgnes, runAsync, say, sleep, stats} from './lib/proc.mjs'
 import {startCountingProxy} from './lib/registry-proxy.mjs'
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 11))
-const PARTS = new Set((process.env.BENCH_PARTS ?? '1,2,3,4,5').split(',').map((part) => part.trim()))
+const PARTS = new Set((process.env.BENCH_PARTS ?? '1,2,3,4,5,6').split(',').map((part) => part.trim()))
 const REGISTRY = '127.0.0.1:5000'
 const HEALTH_TIMEOUT_S = 120
 const BOOT_RUNS = 3
@@ -34,7 +36,7 @@ const PROBE_INTERVAL_MS = 50
 const TARGETS = {coldStartRatio: {version: 1.5, help: 2}, noopTickOverComposePull: 0.3, noopRegistryRequests: 1, downtimeOverBootMs: 1000, rollbackOverBootMs: 5000}
 const resultsDir = join(repoRoot, 'bench', 'results')
 
-const report = {meta: {}, coldStart: undefined, noopTick: undefined, goodUpgrade: undefined, smokeUpgrade: undefined, rollback: undefined, caddyUpgrade: undefined, cleanup: undefined}
+const report = {meta: {}, coldStart: undefined, noopTick: undefined, goodUpgrade: undefined, smokeUpgrade: undefined, rollback: undefined, caddyUpgrade: undefined, fleetStatus: undefined, cleanup: undefined}
 const ctx = {runId: randomBytes(3).toString('hex'), bootCache: new Map()}
 ctx.label = `org.agnes.bench=${ctx.runId}`
 let cleanedUp = false
@@ -483,6 +485,7 @@ function cleanUp() {
   cleanedUp = true
   const out = {}
   for (const child of activeChildren) killGroup(child)
+  cleanUpFleetStatus(ctx)
   if (process.env.BENCH_KEEP === '1' && ctx.project) {
     out.kept = {dir: ctx.dir, project: ctx.project}
   } else {
@@ -596,6 +599,8 @@ function render() {
   add()
   for (const line of renderCaddyUpgrade(report.caddyUpgrade, report.cleanup)) add(line)
   add()
+  for (const line of renderFleetStatus(report.fleetStatus, {failed, ms, range, verdict})) add(line)
+  add()
   const clean = report.cleanup
   if (clean) add(`cleanup: ${clean.kept ? `kept ${clean.kept.dir} (project ${clean.kept.project})` : `${clean.containersRemoved} containers, ${clean.volumesRemoved} volumes, ${clean.localImageTagsRemoved} local image references removed; instance dir removed: ${clean.instanceDirRemoved}; containers left: ${clean.containersLeft}`}`)
   add('report: bench/results/latest.txt; JSON: bench/results/latest.json')
@@ -644,11 +649,12 @@ async function main() {
 
     report.meta.docker = run('docker', ['version', '--format', '{{.Server.Version}}']).stdout.trim() || 'unreachable'
     report.meta.compose = composeCommand()?.label ?? 'no compose'
-    await part('noopTick', '2. no-op cron tick', PARTS.has('2') || PARTS.has('3') || PARTS.has('4'), noopTick)
+    await part('noopTick', '2. no-op cron tick', ['2', '3', '4', '6'].some((key) => PARTS.has(key)), noopTick)
     await part('goodUpgrade', '3. downtime of a good upgrade', PARTS.has('3'), goodUpgrade)
     await part('smokeUpgrade', '3b. good upgrade with the smoke gate', PARTS.has('3'), smokeUpgrade)
     await part('rollback', '4. rollback after a crash-on-start release', PARTS.has('4'), rollback)
     await part('caddyUpgrade', '5. a good upgrade through Caddy', PARTS.has('5'), (out) => caddyUpgrade(out, ctx, fail))
+    await part('fleetStatus', '6. fleet status through sshd', PARTS.has('6'), (out) => fleetStatusBench(out, ctx, fail, RUNS))
   } finally {
     say('cleaning up…')
     cleanUp()

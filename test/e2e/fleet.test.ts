@@ -21,8 +21,8 @@ function state(name: string): {current: {digest: string; deployedAt: string}; re
   return JSON.parse(readFileSync(join(instances.get(name)!.dir, '.agnes', 'state.json'), 'utf8'))
 }
 
-function historyLines(name: string): number {
-  return readFileSync(join(instances.get(name)!.dir, '.agnes', 'history.jsonl'), 'utf8').trim().split('\n').length
+function history(name: string): Array<{action: string; outcome: string; reason?: string; to?: {digest?: string}}> {
+  return readFileSync(join(instances.get(name)!.dir, '.agnes', 'history.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line))
 }
 
 function writeInventory(file: string, extra: Array<{name: string; target: string; dir: string}> = []): void {
@@ -67,7 +67,7 @@ describe('agnes fleet', () => {
     expect(result.exitCode, result.stderr).toBe(8)
     const rows = singleJson(result).result.instances as Array<{name: string; reachable: boolean; healthy: boolean; digest: string; problem?: string}>
     expect(rows.map((row) => row.name)).toEqual([...instances.keys(), 'ghost'])
-    for (const row of rows.slice(0, 6)) expect(row, row.name).toMatchObject({digest: published.digests.stable, healthy: true, reachable: true})
+    for (const row of rows.slice(0, 6)) expect(row, row.name).toMatchObject({digest: published.digests.stable, healthy: true, lastOutcome: {action: expect.any(String)}, reachable: true})
     expect(rows[6]).toMatchObject({problem: expect.stringMatching(/ssh .*failed/), reachable: false})
     const plain = await runAgnes(['fleet', 'status', '--inventory', inventoryFile])
     expect(plain.exitCode, plain.stderr).toBe(0)
@@ -104,18 +104,23 @@ describe('agnes fleet', () => {
     for (const instance of instances.values()) expect((await servingNow(instance)).version).toBe('0.90.1')
   })
 
-  it('a crashing release is rolled back on the canary, touches no other instance, and is rejected fleet-wide (exit 10)', async () => {
+  it('a crashing release is rolled back on the canary, touches no other instance, is rejected fleet-wide and retracted in the registry (exit 10)', async () => {
+    const images = await import('../standin/images.mjs')
     const good = state('c1').current.digest
-    const before = Object.fromEntries(['a1', 'a2', 'b1', 'b2', 'b3'].map((name) => [name, historyLines(name)]))
-    const {digest: crashing} = await (await import('../standin/images.mjs')).publish({channel: 'stable', repository: published.repository, tag: 'stable-2026.07.2', variant: 'crash', version: '0.90.2'})
-    await (await import('../standin/images.mjs')).moveTag({fromTag: 'stable-2026.07.2', repository: published.repository, toTag: 'stable'})
+    const before = Object.fromEntries(['a1', 'a2', 'b1', 'b2', 'b3'].map((name) => [name, history(name).length]))
+    const {digest: crashing} = await images.publish({channel: 'stable', repository: published.repository, tag: 'stable-2026.07.2', variant: 'crash', version: '0.90.2'})
+    await images.moveTag({fromTag: 'stable-2026.07.2', repository: published.repository, toTag: 'stable'})
     const result = await fleet(['upgrade', '--inventory', inventoryFile, '--channel', 'stable'])
     expect(result.exitCode, result.stderr).toBe(10)
     const summary = singleJson(result).result
-    expect(summary).toMatchObject({digest: crashing, haltedBy: {name: 'c1', outcome: 'rolled-back'}, outcome: 'halted'})
+    expect(summary).toMatchObject({digest: crashing, haltedBy: {name: 'c1', outcome: 'rolled-back'}, outcome: 'halted', retraction: {channelMovedTo: good, deprecatedTag: 'deprecated-2026.07.2'}})
     expect(await servingNow(instances.get('c1')!)).toEqual({healthy: true, version: '0.90.1'})
+    // The canary retracted it: deprecated in the registry, and :stable back on the good build.
+    expect(await images.manifestDigest({repository: published.repository, tag: 'deprecated-2026.07.2'})).toBe(crashing)
+    expect(await images.manifestDigest({repository: published.repository, tag: 'stable'})).toBe(good)
     for (const name of ['a1', 'a2', 'b1', 'b2', 'b3']) {
-      expect(historyLines(name), name).toBe(before[name])
+      // Nothing was deployed there: the one new history entry is the rejection, with its reason.
+      expect(history(name).slice(before[name]), name).toEqual([expect.objectContaining({action: 'reject', reason: expect.stringContaining('c1'), to: {digest: crashing}})])
       expect(state(name).current.digest).toBe(good)
     }
 

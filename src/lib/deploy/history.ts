@@ -15,7 +15,7 @@ export interface DeploymentRef {
 /** One line of `.agnes/history.jsonl`. Never holds command output: it could carry secrets. */
 export interface HistoryEntry {
   time: string
-  action: 'up' | 'upgrade' | 'pin' | 'unpin' | 'rollback' | 'recover' | 'retract'
+  action: 'up' | 'upgrade' | 'pin' | 'unpin' | 'rollback' | 'recover' | 'retract' | 'reject'
   outcome: string
   from?: DeploymentRef
   to?: DeploymentRef
@@ -32,7 +32,7 @@ export async function appendHistory(paths: InstancePaths, entry: HistoryEntry): 
   await appendFile(paths.historyFile, separator + redact(JSON.stringify(entry)) + '\n', {mode: 0o600})
 }
 
-const ACTIONS = new Set<string>(['up', 'upgrade', 'pin', 'unpin', 'rollback', 'recover', 'retract'])
+const ACTIONS = new Set<string>(['up', 'upgrade', 'pin', 'unpin', 'rollback', 'recover', 'retract', 'reject'])
 
 function isDeploymentRef(value: unknown): boolean {
   if (value === undefined) return true

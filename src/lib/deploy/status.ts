@@ -7,6 +7,7 @@ import {checkProjectOwnership} from '../instance/project.js'
 import {readTextIfExists, loadInstance, localBaseUrl} from '../instance/state.js'
 import {silentReporter} from '../ui/reporter.js'
 import {runningDeprecation} from './deprecation.js'
+import {HistoryEntry, readHistory} from './history.js'
 import {Journal} from './journal.js'
 
 export interface StatusResult {
@@ -35,6 +36,8 @@ export interface StatusResult {
    * are not this instance's, so none are shown.
    */
   projectOwnedBy: string | null
+  /** The newest `agnes history` entry, so one `status --json` tells a fleet everything (src/lib/fleet/status.ts). */
+  lastHistory: HistoryEntry | null
   /** What to do now, in order (after an exit 11, an interrupted switch, an unreadable journal). */
   nextSteps: string[]
 }
@@ -115,6 +118,7 @@ export async function instanceStatus(dir: string, signal?: AbortSignal): Promise
     healthy: false,
     journal: null,
     journalProblem: null,
+    lastHistory: (await readHistory(paths)).at(-1) ?? null,
     nextSteps: [],
     pin: state.pin ?? null,
     project: state.project,

@@ -1,3 +1,4 @@
+import type {Retraction} from '../deploy/retract.js'
 import type {RemoteAnswer} from './transport.js'
 
 /** What one remote `agnes upgrade --json` did, read from its exit code and envelope. */
@@ -9,12 +10,15 @@ export interface UpgradeAnswer {
   /** The digest the instance's channel pointed at (the release), when it said. */
   digest?: string
   message: string
+  /** The canary's `--retract-on-failure`: what it changed in the registry after its rollback. */
+  retraction?: Retraction | {error: string}
 }
 
 interface UpgradeResultShape {
   outcome?: string
   message?: string
   to?: {digest?: string}
+  retraction?: UpgradeAnswer['retraction']
 }
 
 export function readUpgradeAnswer(answer: RemoteAnswer): UpgradeAnswer {
@@ -25,13 +29,20 @@ export function readUpgradeAnswer(answer: RemoteAnswer): UpgradeAnswer {
   const digest = result?.to?.digest
   const message = envelope.ok ? (result?.message ?? '') : (envelope.error?.message ?? '')
   const known = ['upgraded', 'up-to-date', 'pinned', 'deferred', 'locked', 'rolled-back', 'failed']
-  if (result?.outcome && known.includes(result.outcome)) return {digest, exitCode, message, outcome: result.outcome as InstanceOutcome}
+  if (result?.outcome && known.includes(result.outcome)) return {digest, exitCode, message, outcome: result.outcome as InstanceOutcome, ...(result.retraction ? {retraction: result.retraction} : {})}
   if (exitCode === 10) return {digest, exitCode, message, outcome: 'rolled-back'}
   if (exitCode === 11) return {digest, exitCode, message, outcome: 'failed'}
   if (exitCode === 75) return {digest, exitCode, message, outcome: 'deferred'}
   // An outcome this agnes does not know, from a newer remote (its own soak or window): not done yet, no failure.
   if (exitCode === 0 && result?.outcome) return {digest, exitCode, message: `${result.outcome}: ${message}`, outcome: 'waiting'}
   return {digest, exitCode, message, outcome: exitCode === 8 ? 'unreachable' : 'error'}
+}
+
+/** One line on what the canary's retraction did in the registry. */
+export function describeRetraction(channel: string, retraction: NonNullable<UpgradeAnswer['retraction']>): string {
+  if ('error' in retraction) return `retracting it in the registry failed (${retraction.error}); run \`agnes release retract <version>\` where the push credentials are`
+  const moved = retraction.channelMovedTo ? `${channel} moved back to ${retraction.channelMovedTo.slice(0, 19)}…` : `${channel} no longer pointed at it`
+  return `${retraction.version} tagged ${retraction.deprecatedTag} in the registry, ${moved}`
 }
 
 /** Outcomes that stop the rollout: the release failed on this instance. */

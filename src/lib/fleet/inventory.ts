@@ -23,6 +23,8 @@ export interface RolloutSettings {
   parallel: number
   checkEveryMs: number
   halt: HaltPolicy
+  /** The canary runs `agnes upgrade --retract-on-failure` (it holds the push credentials). */
+  retractOnFailure: boolean
 }
 
 export interface Inventory {
@@ -126,17 +128,20 @@ export function parseInventory(text: string, file: string): Inventory {
   for (const key of Object.keys(data)) if (!known.has(key)) problems.add([key], `unknown key (expected one of ${[...known].join(', ')})`)
 
   const rolloutRaw = (data.rollout ?? {}) as Record<string, unknown>
-  const rolloutKeys = new Set(['checkEvery', 'halt', 'parallel', 'pause', 'soak', 'waveSize'])
+  const rolloutKeys = new Set(['checkEvery', 'halt', 'parallel', 'pause', 'retractOnFailure', 'soak', 'waveSize'])
   for (const key of Object.keys(rolloutRaw)) if (!rolloutKeys.has(key)) problems.add(['rollout', key], `unknown key (expected one of ${[...rolloutKeys].join(', ')})`)
   const parallel = rolloutRaw.parallel ?? 1
   if (!Number.isInteger(parallel) || (parallel as number) < 1 || (parallel as number) > 64) problems.add(['rollout', 'parallel'], 'must be a whole number from 1 to 64')
   const halt = rolloutRaw.halt ?? 'reject-fleet'
   if (halt !== 'reject-fleet' && halt !== 'stop') problems.add(['rollout', 'halt'], 'must be "reject-fleet" (reject the failed digest on every instance) or "stop"')
+  const retractOnFailure = rolloutRaw.retractOnFailure ?? true
+  if (typeof retractOnFailure !== 'boolean') problems.add(['rollout', 'retractOnFailure'], 'must be true (the canary retracts a release it rolls back) or false')
   const rollout: RolloutSettings = {
     checkEveryMs: durationAt(rolloutRaw.checkEvery, ['rollout', 'checkEvery'], 30_000, problems),
     halt: halt as HaltPolicy,
     pauseMs: durationAt(rolloutRaw.pause, ['rollout', 'pause'], 0, problems),
     parallel: parallel as number,
+    retractOnFailure: retractOnFailure === true,
     soakMs: durationAt(rolloutRaw.soak, ['rollout', 'soak'], 600_000, problems),
   }
 

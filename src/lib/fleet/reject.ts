@@ -1,3 +1,4 @@
+import {appendHistory} from '../deploy/history.js'
 import {InvalidInputError} from '../errors.js'
 import {withLockedInstance} from '../instance/lock.js'
 import {writeState} from '../instance/state.js'
@@ -17,7 +18,8 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/
 
 /**
  * Adds a digest to the instance's rejected list, as a rolled-back upgrade does (src/lib/deploy/switch-back.ts),
- * so no `agnes upgrade` applies it unless --force. The instance keeps running whatever it runs.
+ * so no `agnes upgrade` applies it unless --force. The instance keeps running whatever it runs. The reason
+ * goes to a `reject` history entry: the rejected list stays plain digests for everything that reads it.
  */
 export async function rejectDigest(dir: string, digest: string, reason?: string): Promise<RejectResult> {
   if (!DIGEST.test(digest)) {
@@ -30,6 +32,7 @@ export async function rejectDigest(dir: string, digest: string, reason?: string)
     const advice = running ? ' It runs here now: `agnes rollback` goes back to the last known-good version.' : ''
     if (state.rejected.includes(digest)) return {...base, changed: false, message: `${digest.slice(0, 19)}… was already rejected here.${advice}`}
     await writeState(paths, {...state, rejected: [...state.rejected, digest]})
+    await appendHistory(paths, {action: 'reject', durationMs: 0, outcome: 'rejected', reason, time: new Date().toISOString(), to: {digest}})
     return {...base, changed: true, message: `${digest.slice(0, 19)}… is rejected: \`agnes upgrade\` will not apply it (unless --force).${advice}`}
   })
 }

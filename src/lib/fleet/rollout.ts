@@ -1,6 +1,6 @@
 import type {StatusResult} from '../deploy/status.js'
 import {Reporter} from '../ui/reporter.js'
-import {FleetOutcome, InstanceOutcome, UpgradeAnswer, fleetExitCode, haltsRollout, isDone, readUpgradeAnswer, soakRemainingMs} from './decide.js'
+import {FleetOutcome, InstanceOutcome, UpgradeAnswer, describeRetraction, fleetExitCode, haltsRollout, isDone, readUpgradeAnswer, soakRemainingMs} from './decide.js'
 import {formatDuration} from './duration.js'
 import {CANARY, FleetInstance, Inventory, describeTarget} from './inventory.js'
 import {inPool} from './pool.js'
@@ -25,12 +25,18 @@ export interface FleetUpgradeResult {
   haltedBy?: {name: string; outcome: InstanceOutcome; reason: string}
   /** Where the failed digest was marked rejected (halt policy reject-fleet). */
   rejectedOn: Array<{name: string; ok: boolean; message: string}>
+  /** What the canary that rolled back changed in the registry (`upgrade --retract-on-failure`). */
+  retraction?: UpgradeAnswer['retraction']
   message: string
 }
 
 export interface RolloutOptions {
   channel: string
   reporter: Reporter
+  /** Passed to every instance's `agnes upgrade --health-timeout`; unset: each instance's own default. */
+  healthTimeoutSeconds?: number
+  /** Overrides the inventory's `rollout.retractOnFailure` for the canary group. */
+  retractOnFailure?: boolean
   signal?: AbortSignal
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>
   now?: () => number
@@ -71,6 +77,20 @@ async function canaryHolds(transport: Transport, canary: FleetInstance, digest: 
  * rollout and (halt policy reject-fleet) the digest is rejected on every instance. Instances already up to
  * date answer at once, so a second run resumes where the first stopped.
  */
+/**
+ * The remote `agnes upgrade` words. The canary takes the release at once (`--min-age 0`: the fleet's soak
+ * follows it) and, by default, retracts a release it rolls back, so the channel never keeps a build that
+ * failed there.
+ */
+function upgradeWords(instance: FleetInstance, inventory: Inventory, options: Pick<RolloutOptions, 'channel' | 'healthTimeoutSeconds' | 'retractOnFailure'>): string[] {
+  const words = ['upgrade', '--channel', options.channel, '--quiet']
+  if (options.healthTimeoutSeconds !== undefined) words.push('--health-timeout', String(options.healthTimeoutSeconds))
+  if (instance.group !== CANARY) return words
+  words.push('--min-age', '0')
+  if (options.retractOnFailure ?? inventory.rollout.retractOnFailure) words.push('--retract-on-failure')
+  return words
+}
+
 export async function fleetUpgrade(inventory: Inventory, transport: Transport, options: RolloutOptions): Promise<FleetUpgradeResult> {
   const {channel, reporter, signal} = options
   const sleep = options.sleep ?? abortableSleep
@@ -108,7 +128,7 @@ export async function fleetUpgrade(inventory: Inventory, transport: Transport, o
     }
 
     reporter.progress(`${instance.name}: upgrading (${describeTarget(instance.target)} ${instance.dir})…`)
-    report(instance, readUpgradeAnswer(await transport.agnes(instance, ['upgrade', '--channel', channel, '--quiet'])))
+    report(instance, readUpgradeAnswer(await transport.agnes(instance, upgradeWords(instance, inventory, options))))
   }
 
   let previousChanged = false
@@ -197,5 +217,6 @@ export async function fleetUpgrade(inventory: Inventory, transport: Transport, o
     interrupted: `interrupted: no new instance was started; those in flight finished (${tally}); run again to resume`,
   }[outcome]
   const groups = inventory.groups.map((group) => ({instances: group.instances.map((instance) => instance.name), name: group.name}))
-  return {channel, digest, exitCode, groups, haltedBy, instances: reports, message, outcome, rejectedOn}
+  const retraction = reports.find((entry) => entry.name === haltedBy?.name)?.retraction
+  return {channel, digest, exitCode, groups, haltedBy, instances: reports, message: retraction ? `${message}; ${describeRetraction(channel, retraction)}` : message, outcome, rejectedOn, ...(retraction ? {retraction} : {})}
 }

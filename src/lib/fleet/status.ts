@@ -1,5 +1,4 @@
 import type {StatusResult} from '../deploy/status.js'
-import type {HistoryEntry} from '../deploy/history.js'
 import {FleetInstance, Inventory, describeTarget} from './inventory.js'
 import {inPool} from './pool.js'
 import {MIN_REMOTE_AGNES, RemoteAnswer, Transport, versionAtLeast} from './transport.js'
@@ -47,10 +46,11 @@ export async function instanceFleetStatus(transport: Transport, instance: FleetI
   const base = {dir: instance.dir, group: instance.group, name: instance.name, target: describeTarget(instance.target)}
   const agnes = await checkRemoteAgnes(transport, instance)
   if (agnes.problem) return {...base, agnesVersion: agnes.version, problem: agnes.problem, reachable: false}
-  const [status, history] = await Promise.all([transport.agnes(instance, ['status']), transport.agnes(instance, ['history', '--limit', '1'])])
+  // One remote agnes per instance: `status --json` carries the last history entry too.
+  const status = await transport.agnes(instance, ['status'])
   if (!status.envelope?.ok) return {...base, agnesVersion: agnes.version, problem: problemOf(status), reachable: false}
   const result = status.envelope.result as StatusResult
-  const last = history.envelope?.ok ? (history.envelope.result as {entries?: HistoryEntry[]}).entries?.[0] : undefined
+  const last = result.lastHistory
   return {
     ...base,
     agnesVersion: agnes.version,

@@ -19,6 +19,8 @@ export interface FakeHost {
 export class FakeFleet implements Transport {
   readonly hosts = new Map<string, FakeHost>()
   readonly calls: string[] = []
+  /** The words of each instance's last `agnes upgrade` (not --check). */
+  readonly upgradeWords = new Map<string, string[]>()
   channelDigest = NEW
   inFlight = 0
   maxInFlight = 0
@@ -56,7 +58,8 @@ export class FakeFleet implements Transport {
     const to = {digest: this.channelDigest}
     switch (command) {
       case 'status': {
-        return ok({healthy: host.healthy, journal: null, recorded: {deployedAt: host.deployedAt, digest: host.digest}, rejected: host.rejected, running: {digest: host.digest}})
+        const lastHistory = {action: 'upgrade', durationMs: 1, outcome: 'upgraded', time: host.deployedAt, to: {digest: host.digest}}
+        return ok({following: 'channel stable', healthy: host.healthy, journal: null, journalProblem: null, lastHistory, recorded: {deployedAt: host.deployedAt, digest: host.digest}, rejected: host.rejected, running: {digest: host.digest}})
       }
 
       case 'check': {
@@ -64,6 +67,7 @@ export class FakeFleet implements Transport {
       }
 
       case 'upgrade': {
+        this.upgradeWords.set(instance.name, args)
         if (host.digest === this.channelDigest || host.rejected.includes(this.channelDigest)) return ok({message: 'already', outcome: 'up-to-date', to})
         this.inFlight++
         this.maxInFlight = Math.max(this.maxInFlight, this.inFlight)
@@ -73,7 +77,8 @@ export class FakeFleet implements Transport {
         if (host.upgrade === 'deferred') return fail(75, 'a sync runs', {outcome: 'deferred', to})
         if (host.upgrade === 'rollback') {
           host.rejected.push(this.channelDigest)
-          return fail(10, 'crashed; rolled back', {outcome: 'rolled-back', to})
+          const retraction = args.includes('--retract-on-failure') ? {retraction: {channel: 'stable', channelHead: OLD, channelMovedTo: OLD, deprecatedTag: 'deprecated-2026.07.2', digest: this.channelDigest, version: 'stable-2026.07.2'}} : {}
+          return fail(10, 'crashed; rolled back', {outcome: 'rolled-back', to, ...retraction})
         }
 
         if (host.upgrade === 'fail') return fail(11, 'crashed; rollback failed', {outcome: 'failed', to})

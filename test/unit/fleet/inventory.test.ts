@@ -40,7 +40,7 @@ describe('parseInventory', () => {
       ['rest-1', ['r1', 'r2']],
       ['rest-2', ['r3']],
     ])
-    expect(inventory.rollout).toEqual({checkEveryMs: 30_000, halt: 'reject-fleet', parallel: 3, pauseMs: 30_000, soakMs: 900_000})
+    expect(inventory.rollout).toEqual({checkEveryMs: 30_000, halt: 'reject-fleet', parallel: 3, pauseMs: 30_000, retractOnFailure: true, soakMs: 900_000})
     expect(inventory.instances[1].target).toEqual({host: '10.0.0.7', kind: 'ssh', port: 2222, user: 'deploy'})
   })
 
@@ -65,6 +65,11 @@ instances:
     expect(message).toContain('fleet.yaml:6: instances.1.target')
     expect(message).toContain('fleet.yaml:7: instances.2.dir')
     expect(message).toContain('fleet.yaml:7: instances.2.colour: unknown key')
+  })
+
+  it('reads retractOnFailure: false, and refuses what is not true or false', () => {
+    expect(parseInventory(GOOD.replace('parallel: 3', 'parallel: 3\n  retractOnFailure: false'), 'fleet.yaml').rollout.retractOnFailure).toBe(false)
+    expect(problemsOf(GOOD.replace('parallel: 3', 'parallel: 3\n  retractOnFailure: maybe'))).toContain('fleet.yaml:5: rollout.retractOnFailure: must be true')
   })
 
   it('refuses a wave that the waves list leaves out, and a bad waveSize', () => {

@@ -3,7 +3,9 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
+import {readHistory} from '../../../src/lib/deploy/history.js'
 import {rejectDigest} from '../../../src/lib/fleet/reject.js'
+import {instancePaths} from '../../../src/lib/instance/paths.js'
 import {acquireLock} from '../../../src/lib/instance/lock-file.js'
 
 const RUNNING = `sha256:${'1'.repeat(64)}`
@@ -27,6 +29,14 @@ describe('rejectDigest', () => {
     expect(await rejectDigest(dir, BAD, 'crashed on the canary')).toMatchObject({changed: true, running: false})
     expect(await rejectDigest(dir, BAD)).toMatchObject({changed: false})
     expect(stateOf()).toMatchObject({current: {digest: RUNNING}, rejected: [BAD]})
+  })
+
+  it('records the rejection and its reason in history, once', async () => {
+    await rejectDigest(dir, BAD, 'crashed on the canary')
+    await rejectDigest(dir, BAD, 'again')
+    const entries = (await readHistory(instancePaths(dir))).map(({action, outcome, reason, to}) => ({action, outcome, reason, to}))
+    expect(entries).toEqual([{action: 'reject', outcome: 'rejected', reason: 'crashed on the canary', to: {digest: BAD}}])
+    expect(stateOf().rejected).toEqual([BAD])
   })
 
   it('says so when the rejected digest is the one running', async () => {

@@ -32,6 +32,32 @@ describe('fleetUpgrade', () => {
     expect(result.instances.filter((entry) => entry.outcome === 'not-started').map((entry) => entry.name)).toEqual(['a1', 'a2', 'b1', 'b2', 'b3'])
   })
 
+  it('runs the canary with --min-age 0 --retract-on-failure and the waves without; a retraction is in the summary', async () => {
+    const fleet = new FakeFleet(sixInstances())
+    expect((await run(fleet, {healthTimeoutSeconds: 600})).exitCode).toBe(0)
+    expect(fleet.upgradeWords.get('c1')).toEqual(['upgrade', '--channel', 'stable', '--quiet', '--health-timeout', '600', '--min-age', '0', '--retract-on-failure'])
+    expect(fleet.upgradeWords.get('b1')).toEqual(['upgrade', '--channel', 'stable', '--quiet', '--health-timeout', '600'])
+
+    const crashing = new FakeFleet(sixInstances())
+    crashing.host('c1').upgrade = 'rollback'
+    const result = await run(crashing)
+    expect(result).toMatchObject({exitCode: 10, retraction: {channelMovedTo: OLD, deprecatedTag: 'deprecated-2026.07.2'}})
+    expect(result.message).toContain('stable-2026.07.2 tagged deprecated-2026.07.2 in the registry, stable moved back')
+  })
+
+  it('leaves the registry alone with rollout.retractOnFailure: false, or when the option turns it off', async () => {
+    const off = new FakeFleet(sixInstances('soak: 0\n  retractOnFailure: false'))
+    off.host('c1').upgrade = 'rollback'
+    const result = await run(off)
+    expect(result.exitCode).toBe(10)
+    expect(result.retraction).toBeUndefined()
+    expect(off.upgradeWords.get('c1')).not.toContain('--retract-on-failure')
+
+    const overridden = new FakeFleet(sixInstances())
+    await run(overridden, {retractOnFailure: false})
+    expect(overridden.upgradeWords.get('c1')).toEqual(['upgrade', '--channel', 'stable', '--quiet', '--min-age', '0'])
+  })
+
   it('halts at a wave instance that needs a person (exit 11): later waves never start', async () => {
     const fleet = new FakeFleet(sixInstances('soak: 0\n  parallel: 1'))
     fleet.host('a1').upgrade = 'fail'
