@@ -52,6 +52,22 @@ function httpsGet(port: number, servername: string, path: string, options: {ca?:
   })
 }
 
+/**
+ * The first HTTPS request after `agnes up`: up returns once the app is healthy and Caddy's container runs, which
+ * can be a moment before Caddy has loaded the certificate and accepts TLS; connection errors are retried for 15 s.
+ */
+async function firstHttpsAnswer(get: () => Promise<HttpsAnswer>): Promise<HttpsAnswer> {
+  const deadline = Date.now() + 15_000
+  for (;;) {
+    try {
+      return await get()
+    } catch (error) {
+      if (Date.now() > deadline) throw error
+      await new Promise((resolve) => setTimeout(resolve, 250))
+    }
+  }
+}
+
 /** One plain HTTP request to Caddy on 127.0.0.1 with the given Host (fetch cannot set Host). */
 function plainGet(port: number, host: string, path: string): Promise<{status: number; location?: string}> {
   return new Promise((resolve, reject) => {
@@ -183,7 +199,7 @@ describe('TLS through Caddy', () => {
     expect(started.exitCode, started.stderr).toBe(0)
 
     const ca = readFileSync(join(certs, 'fullchain.pem'), 'utf8')
-    const answer = await httpsGet(instance.httpsPort, 'agnes.test', '/api/version', {ca})
+    const answer = await firstHttpsAnswer(() => httpsGet(instance.httpsPort, 'agnes.test', '/api/version', {ca}))
     expect(answer.status).toBe(200)
     expect(answer.certificate.fingerprint256).toBe(new X509Certificate(ca).fingerprint256)
 
