@@ -25,8 +25,8 @@ function history(name: string): Array<{action: string; outcome: string; reason?:
   return readFileSync(join(instances.get(name)!.dir, '.agnes', 'history.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line))
 }
 
-function writeInventory(file: string, extra: Array<{name: string; target: string; dir: string}> = []): void {
-  const lines = ['ssh:', `  knownHosts: ${sshd.KNOWN_HOSTS}`, `  identityFile: ${sshd.KEY}`, 'rollout:', '  soak: 3s', '  checkEvery: 1s', '  pause: 1s', '  parallel: 1', 'waves: [w1, w2]', 'instances:']
+function writeInventory(file: string, extra: Array<{name: string; target: string; dir: string}> = [], soak = '3s'): void {
+  const lines = ['ssh:', `  knownHosts: ${sshd.KNOWN_HOSTS}`, `  identityFile: ${sshd.KEY}`, 'rollout:', `  soak: ${soak}`, '  checkEvery: 1s', '  pause: 1s', '  parallel: 1', 'waves: [w1, w2]', 'instances:']
   for (const [name, instance] of instances) {
     const target = name === 'b3' ? 'local' : `${sshd.USER}@127.0.0.1:${sshd.PORT}`
     lines.push(`  - {name: ${name}, group: ${GROUPS[name]}, target: "${target}", dir: "${instance.dir}"}`)
@@ -130,8 +130,39 @@ describe('agnes fleet', () => {
     expect(singleJson(tick).result.outcome).toBe('up-to-date')
   })
 
-  it('a wave instance that fails halts the rollout before the next wave (exit 11)', async () => {
+  it('a canary that stops holding during the soak is rolled back, and the release is rejected fleet-wide and retracted (exit 10)', async () => {
+    const images = await import('../standin/images.mjs')
+    const good = state('c1').current.digest
+    const canaryHistory = history('c1').length
     const release = await releaseStable(published.repository, 'stable-2026.07.3', '0.90.3')
+    const longSoak = join(stateDir, 'fleet-long-soak.yaml')
+    writeInventory(longSoak, [], '2m')
+    let stopped = false
+    const result = await fleet(['upgrade', '--inventory', longSoak, '--channel', 'stable'], {
+      onSpawn(child) {
+        child.stderr?.on('data', (chunk: Buffer) => {
+          if (stopped || !chunk.toString().includes('Soaking the canary')) return
+          // The canary passed its own upgrade; now its app goes away, as a build that fails after a while would.
+          stopped = true
+          const app = spawnSync('docker', ['ps', '-q', '--filter', `label=com.docker.compose.project=${instances.get('c1')!.project}`, '--filter', 'label=com.docker.compose.service=app'], {encoding: 'utf8'}).stdout.trim()
+          spawnSync('docker', ['stop', '--time', '5', app])
+        })
+      },
+    })
+    expect(stopped).toBe(true)
+    expect(result.exitCode, result.stderr).toBe(10)
+    const summary = singleJson(result).result
+    expect(summary).toMatchObject({digest: release, haltedBy: {name: 'c1', outcome: 'rolled-back', reason: expect.stringContaining('soak')}, outcome: 'halted', retraction: {channelMovedTo: good, deprecatedTag: 'deprecated-2026.07.3'}})
+    expect(await servingNow(instances.get('c1')!)).toEqual({healthy: true, version: '0.90.1'})
+    expect(await images.manifestDigest({repository: published.repository, tag: 'deprecated-2026.07.3'})).toBe(release)
+    expect(await images.manifestDigest({repository: published.repository, tag: 'stable'})).toBe(good)
+    expect(history('c1').slice(canaryHistory).map((entry) => `${entry.action} ${entry.outcome}`)).toEqual(expect.arrayContaining(['upgrade upgraded', 'rollback succeeded', 'retract retracted']))
+    for (const name of ['a1', 'a2', 'b1', 'b2', 'b3']) expect(state(name).current.digest, name).toBe(good)
+    for (const name of instances.keys()) expect(state(name).rejected, name).toContain(release)
+  })
+
+  it('a wave instance that fails halts the rollout before the next wave (exit 11)', async () => {
+    const release = await releaseStable(published.repository, 'stable-2026.07.4', '0.90.4')
     // Only a2 breaks: its .env (passed to the container) makes every version it starts crash.
     appendFileSync(join(instances.get('a2')!.dir, '.env'), 'STANDIN_VARIANT=crash\n')
     const result = await fleet(['upgrade', '--inventory', inventoryFile, '--channel', 'stable'])

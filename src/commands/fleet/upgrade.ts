@@ -8,7 +8,7 @@ export default class FleetUpgrade extends AgnesCommand<typeof FleetUpgrade> {
 
 Each instance runs its own \`agnes upgrade --channel <channel> --json\` through ssh, with its lock, health gate, smoke test and rollback. After the canary group, the rollout waits the soak time while the canary stays healthy and its smoke test passes; then the waves, with the pause between them and at most \`parallel\` instances at once. The first instance that rolls back or fails stops the rollout, and the digest is rejected on every instance (\`agnes reject\`), so no wave and no cron tick applies it. A second run resumes: instances already up to date answer at once. Ctrl-C starts no new instance and waits for those in flight.
 
-The canary runs \`agnes upgrade --min-age 0 --retract-on-failure\`: a release it rolls back is tagged deprecated-<version> in the registry and the channel moved back (it needs the push credentials; \`rollout.retractOnFailure: false\` in the inventory or --no-retract-on-failure turns that off).
+The canary runs \`agnes upgrade --min-age 0 --retract-on-failure\`: a release it rolls back, in its own upgrade or later during the soak (\`agnes rollback --retract\`), is tagged deprecated-<version> in the registry and the channel moved back (it needs the push credentials; \`rollout.retractOnFailure: false\` in the inventory or --no-retract-on-failure turns that off).
 
 Outcomes (result.outcome): completed (exit 0), halted (exit 10 after a rollback, 11 when an instance needs a person), incomplete (exit 75 deferred, locked or the channel moved; 8 an instance unreachable), interrupted (130).`
 

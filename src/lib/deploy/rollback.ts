@@ -1,14 +1,22 @@
 import {InvalidInputError, NotFoundError} from '../errors.js'
 import {digestReference, isDigest} from '../image-registry/image-ref.js'
-import {isVersionTag} from '../image-registry/versions.js'
+import {Channel, isVersionTag, parseVersionTag} from '../image-registry/versions.js'
 import {Deployment, InstanceState} from '../instance/state.js'
 import {describe, throwIfFailed} from './outcome.js'
+import type {Retraction} from './retract.js'
+import {retractOnFailure} from './retract-on-failure.js'
 import {DeploySession, SessionOptions, withDeploySession} from './session.js'
 import {switchVersion} from './switch.js'
 
 export interface RollbackOptions extends SessionOptions {
   /** A version tag or a digest; default the last known-good deployment before the current one. */
   to?: string
+  /**
+   * Also retract the version left behind in the registry (the canary's verdict after its soak, src/lib/fleet/rollout.ts):
+   * tagged deprecated-<version>, its channel moved back to what runs now. Needs push rights; a failure is reported,
+   * the rollback stands.
+   */
+  retract?: boolean
 }
 
 export interface RollbackResult {
@@ -21,6 +29,8 @@ export interface RollbackResult {
   pin: string | null
   durationMs: number
   message: string
+  /** `--retract`: what changed in the registry, or why nothing could. */
+  retraction?: Retraction | {error: string}
 }
 
 /** `--to` is checked before anything is locked or read: a version tag or a digest, nothing else. */
@@ -45,6 +55,11 @@ async function findTarget(session: DeploySession, wantedTarget: string | undefin
   if (known) return {allowPull: false, target: known}
   if (isDigest(wanted)) return {allowPull: true, target: {deployedAt: '', digest: wanted, repository}}
   return {allowPull: true, target: {deployedAt: '', digest: await session.resolve(wanted), repository, tag: wanted}}
+}
+
+/** The channel a deployment belongs to, for its retraction: its version tag's, else the one the instance follows. */
+function channelOf(deployment: Deployment, following: Channel): Channel {
+  return parseVersionTag(deployment.versionTag ?? deployment.tag ?? '')?.channel ?? following
 }
 
 /**
@@ -89,16 +104,19 @@ export async function rollback(options: RollbackOptions): Promise<RollbackResult
       smoke: options.smoke,
     })
     throwIfFailed(outcome, {durationMs: Date.now() - started, from: outcome.from, outcome: outcome.outcome, reason: outcome.reason, rollbackMs: outcome.rollbackMs, to: outcome.to})
+    let retraction: RollbackResult['retraction']
+    const retracted = options.retract ? await retractOnFailure(session, channelOf(current, state.channel), options.reporter, (answer) => (retraction = answer))(outcome.from, outcome.to) : undefined
     const pinNote = pinBefore === state.pin ? '' : state.pin ? `; the pin moved from ${pinBefore} to ${state.pin}` : `; the pin to ${pinBefore} was removed, following the ${state.channel} channel`
     return {
       durationMs: Date.now() - started,
       from: outcome.from,
       fromLocalImage: local,
-      message: `rolled back ${describe(outcome.from)} → ${describe(outcome.to)}${pinNote}; ${describe(outcome.from)} will not be applied again by \`agnes upgrade\` (use --force or \`agnes pin\`).`,
+      message: `rolled back ${describe(outcome.from)} → ${describe(outcome.to)}${pinNote}; ${describe(outcome.from)} will not be applied again by \`agnes upgrade\` (use --force or \`agnes pin\`).${retracted ? ` ${retracted}` : ''}`,
       outcome: 'rolled-back',
       pin: state.pin ?? null,
       rejected: current.digest,
       to: outcome.to,
+      ...(retraction ? {retraction} : {}),
     }
   })
 }

@@ -175,9 +175,9 @@ export async function fleetUpgrade(inventory: Inventory, transport: Transport, o
       for (const canary of canaries) {
         const {holds, reason} = await canaryHolds(transport, canary, digest)
         if (holds === false) {
-          const rollback = readUpgradeAnswer(await transport.agnes(canary, ['rollback', '--quiet']))
+          const rollback = await rollBackCanary(canary)
           const back = rollback.exitCode === 0 ? 'rolled back' : `the rollback failed too (${rollback.message})`
-          report(canary, {digest, exitCode: rollback.exitCode === 0 ? 10 : 11, message: `${reason}; ${back}`, outcome: rollback.exitCode === 0 ? 'rolled-back' : 'failed'})
+          report(canary, {digest, exitCode: rollback.exitCode === 0 ? 10 : 11, message: `${reason}; ${back}`, outcome: rollback.exitCode === 0 ? 'rolled-back' : 'failed', ...(rollback.retraction ? {retraction: rollback.retraction} : {})})
           return
         }
 
@@ -187,6 +187,19 @@ export async function fleetUpgrade(inventory: Inventory, transport: Transport, o
       if (now() >= deadline) return
       await sleep(Math.min(rollout.checkEveryMs, deadline - now()), halting)
     }
+  }
+
+  /**
+   * A canary that stops holding during the soak goes back to the version before; with retraction on, its
+   * `rollback --retract` also deprecates the release in the registry, as `upgrade --retract-on-failure` does for
+   * a release that fails its own upgrade. An agnes there too old for --retract (usage error) still rolls back.
+   */
+  async function rollBackCanary(canary: FleetInstance): Promise<UpgradeAnswer> {
+    if (!(options.retractOnFailure ?? rollout.retractOnFailure)) return readUpgradeAnswer(await transport.agnes(canary, ['rollback', '--quiet']))
+    const retracting = readUpgradeAnswer(await transport.agnes(canary, ['rollback', '--quiet', '--retract']))
+    if (retracting.exitCode !== 2) return retracting
+    const plain = readUpgradeAnswer(await transport.agnes(canary, ['rollback', '--quiet']))
+    return {...plain, retraction: {error: `the agnes on ${canary.name} does not know \`rollback --retract\``}}
   }
 
   const rejectedOn: FleetUpgradeResult['rejectedOn'] = []

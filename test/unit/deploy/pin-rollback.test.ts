@@ -1,4 +1,5 @@
 // `agnes pin`, `agnes rollback` and `agnes up` on the fake host (fake-host.ts): their decisions without Docker.
+import {readFileSync} from 'node:fs'
 import {afterEach, describe, expect, it} from 'vitest'
 
 import {pin} from '../../../src/lib/deploy/pin.js'
@@ -88,6 +89,28 @@ describe('rollback', () => {
     expect(result).toMatchObject({fromLocalImage: false, to: {digest: OLDER}})
     expect(instance.registry.requests).toBe(1)
     expect(instance.host.calls).toContain(`pull ${REPO}@${OLDER}`)
+  })
+
+  it('--retract also tags the version left deprecated and moves the channel back to what runs now (the canary after a failed soak)', async () => {
+    instance = await fakeInstance({state: {current: known(NEW), knownGood: [known(NEW), known(OLD)]}, tags: {stable: NEW, 'stable-2026.12.1': OLD, 'stable-2026.12.2': NEW}})
+    instance.host.images.add(NEW)
+    instance.host.app = {digest: NEW, id: 'container-new', restartCount: 0, startedAt: 0, status: 'running'}
+    const result = await rollback({...common(), retract: true})
+    expect(result).toMatchObject({rejected: NEW, retraction: {channelMovedTo: OLD, deprecatedTag: 'deprecated-2026.12.2', digest: NEW}, to: {digest: OLD}})
+    expect(result.message).toContain('Retracted stable-2026.12.2 in the registry: tagged deprecated-2026.12.2, stable moved back')
+    expect(instance.registry.tags).toMatchObject({'deprecated-2026.12.2': NEW, stable: OLD})
+    expect(readFileSync(instance.paths.historyFile, 'utf8')).toMatch(/"action":"retract".*"outcome":"retracted"/)
+  })
+
+  it('--retract without push rights: the rollback stands and the result says why nothing changed in the registry', async () => {
+    instance = await fakeInstance({state: {current: known(NEW), knownGood: [known(NEW), known(OLD)]}, tags: {stable: NEW, 'stable-2026.12.1': OLD, 'stable-2026.12.2': NEW}})
+    instance.registry.denyPush = true
+    instance.host.images.add(NEW)
+    instance.host.app = {digest: NEW, id: 'container-new', restartCount: 0, startedAt: 0, status: 'running'}
+    const result = await rollback({...common(), retract: true})
+    expect(result).toMatchObject({outcome: 'rolled-back', retraction: {error: expect.stringContaining('HTTP 403')}, to: {digest: OLD}})
+    expect(instance.host.app).toMatchObject({digest: OLD, status: 'running'})
+    expect(instance.registry.tags.stable).toBe(NEW)
   })
 
   it('--to something that is neither a version tag nor a digest: exit 3', async () => {

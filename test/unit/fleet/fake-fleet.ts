@@ -13,6 +13,8 @@ export interface FakeHost {
   agnesVersion: string
   healthy: boolean
   deployedAt: string
+  /** An agnes from before `rollback --retract`: that flag is a usage error (exit 2). */
+  rollbackWithoutRetract?: boolean
 }
 
 /** A fleet of instances behind a fake transport: each answers like a remote `agnes … --json` would. */
@@ -21,6 +23,8 @@ export class FakeFleet implements Transport {
   readonly calls: string[] = []
   /** The words of each instance's last `agnes upgrade` (not --check). */
   readonly upgradeWords = new Map<string, string[]>()
+  /** The words of each `agnes rollback`, in order. */
+  readonly rollbackWords: string[][] = []
   channelDigest = NEW
   inFlight = 0
   maxInFlight = 0
@@ -92,10 +96,15 @@ export class FakeFleet implements Transport {
       }
 
       case 'rollback': {
-        host.rejected.push(host.digest)
+        this.rollbackWords.push(args)
+        const retract = args.includes('--retract')
+        if (retract && host.rollbackWithoutRetract) return fail(2, 'Nonexistent flag: --retract')
+        const left = host.digest
+        host.rejected.push(left)
         host.digest = OLD
         host.healthy = true
-        return ok({message: 'rolled back'})
+        const retraction = retract ? {retraction: {channel: 'stable', channelHead: OLD, channelMovedTo: OLD, deprecatedTag: 'deprecated-2026.07.2', digest: left, version: 'stable-2026.07.2'}} : {}
+        return ok({message: 'rolled back', outcome: 'rolled-back', to: {digest: OLD}, ...retraction})
       }
 
       case 'reject': {

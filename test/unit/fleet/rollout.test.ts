@@ -147,6 +147,29 @@ describe('fleetUpgrade', () => {
     expect(fleet.upgradedNames()).toEqual(['c1'])
     expect(fleet.host('c1').digest).toBe(OLD)
     expect(fleet.host('b3').rejected).toContain(NEW)
+    // The release is retracted as when it fails the canary's own upgrade.
+    expect(fleet.rollbackWords).toEqual([['rollback', '--quiet', '--retract']])
+    expect(result).toMatchObject({digest: NEW, retraction: {channelMovedTo: OLD, deprecatedTag: 'deprecated-2026.07.2', digest: NEW}})
+    expect(result.message).toContain('stable-2026.07.2 tagged deprecated-2026.07.2 in the registry, stable moved back')
+  })
+
+  it('a canary that fails the soak is rolled back without retraction when it is turned off, and by an agnes too old to retract', async () => {
+    const failingSoak = (fleet: FakeFleet) => async () => void (fleet.host('c1').healthy = false)
+    const off = new FakeFleet(sixInstances('soak: 10m\n  checkEvery: 1m\n  retractOnFailure: false'))
+    off.host('c1').healthy = false
+    const result = await run(off, {sleep: failingSoak(off)})
+    expect(result).toMatchObject({exitCode: 10, haltedBy: {name: 'c1', outcome: 'rolled-back'}})
+    expect(result.retraction).toBeUndefined()
+    expect(off.rollbackWords).toEqual([['rollback', '--quiet']])
+
+    const old = new FakeFleet(sixInstances('soak: 10m\n  checkEvery: 1m'))
+    old.host('c1').rollbackWithoutRetract = true
+    old.host('c1').healthy = false
+    const fallback = await run(old, {sleep: failingSoak(old)})
+    expect(old.rollbackWords).toEqual([['rollback', '--quiet', '--retract'], ['rollback', '--quiet']])
+    expect(old.host('c1').digest).toBe(OLD)
+    expect(fallback).toMatchObject({exitCode: 10, retraction: {error: expect.stringContaining('rollback --retract')}})
+    expect(fallback.message).toContain('retracting it in the registry failed')
   })
 
   it('waits the pause between waves that changed something', async () => {
