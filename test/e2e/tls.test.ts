@@ -52,22 +52,6 @@ function httpsGet(port: number, servername: string, path: string, options: {ca?:
   })
 }
 
-/**
- * The first HTTPS request after `agnes up`: up returns once the app is healthy and Caddy's container runs, which
- * can be a moment before Caddy has loaded the certificate and accepts TLS; connection errors are retried for 15 s.
- */
-async function firstHttpsAnswer(get: () => Promise<HttpsAnswer>): Promise<HttpsAnswer> {
-  const deadline = Date.now() + 15_000
-  for (;;) {
-    try {
-      return await get()
-    } catch (error) {
-      if (Date.now() > deadline) throw error
-      await new Promise((resolve) => setTimeout(resolve, 250))
-    }
-  }
-}
-
 /** One plain HTTP request to Caddy on 127.0.0.1 with the given Host (fetch cannot set Host). */
 function plainGet(port: number, host: string, path: string): Promise<{status: number; location?: string}> {
   return new Promise((resolve, reject) => {
@@ -137,7 +121,11 @@ describe('TLS through Caddy', () => {
     const instance = await tlsInstance('tls-internal', ['--tls', 'internal', '--domain', 'agnes.local'], ['DOMAIN_ALIAS=old.agnes.local'])
     const started = await up(instance)
     expect(started.exitCode, started.stderr).toBe(0)
-    expect(singleJson(started).result.url).toBe('https://agnes.local')
+    const result = singleJson(started).result
+    expect(result.url).toBe('https://agnes.local')
+    expect(result.https).toMatchObject({ready: true})
+    // up returns once Caddy serves TLS: the very first request (not verified yet) gets an answer.
+    expect((await httpsGet(instance.httpsPort, 'agnes.local', '/api/version')).status).toBe(200)
 
     // Caddy's own CA signed the served certificate: fetch its root from the caddy container and verify against it.
     const caddy = serviceContainer(instance.project, 'caddy')
@@ -195,11 +183,12 @@ describe('TLS through Caddy', () => {
   it('--tls files: Caddy serves the openssl certificate; missing or broken cert files and a broken Caddyfile are refused before anything restarts, by up and by init', async () => {
     const certs = opensslCertificate(workDir, 'agnes.test')
     const instance = await tlsInstance('tls-files', ['--tls', 'files', '--tls-cert-dir', certs, '--domain', 'agnes.test'])
+    const ca = readFileSync(join(certs, 'fullchain.pem'), 'utf8')
     const started = await up(instance)
     expect(started.exitCode, started.stderr).toBe(0)
-
-    const ca = readFileSync(join(certs, 'fullchain.pem'), 'utf8')
-    const answer = await firstHttpsAnswer(() => httpsGet(instance.httpsPort, 'agnes.test', '/api/version', {ca}))
+    expect(singleJson(started).result.https).toMatchObject({ready: true})
+    // The first request right after up: up returned only once Caddy served TLS.
+    const answer = await httpsGet(instance.httpsPort, 'agnes.test', '/api/version', {ca})
     expect(answer.status).toBe(200)
     expect(answer.certificate.fingerprint256).toBe(new X509Certificate(ca).fingerprint256)
 

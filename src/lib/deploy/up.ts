@@ -4,6 +4,7 @@ import {Deployment, instancePort} from '../instance/state.js'
 import {DeployContext, desiredTag} from './context.js'
 import {refuseDeprecated} from './deprecation.js'
 import {appendHistory} from './history.js'
+import {HttpsReadiness, waitForCaddyHttps} from './https-ready.js'
 import {describe, throwIfFailed} from './outcome.js'
 import {preflight} from './preflight.js'
 import {RecoveryOutcome} from './recover.js'
@@ -27,6 +28,8 @@ export interface UpResult {
   recovered?: RecoveryOutcome
   /** True when the running version changed through the gated switch (backup, gates, rollback). */
   switched: boolean
+  /** With TLS: whether Caddy served HTTPS for the domain before up returned (not in time is a warning, exit 0). */
+  https?: HttpsReadiness
 }
 
 export interface UpOptions extends SessionOptions {
@@ -50,8 +53,9 @@ function recordedFor(current: Deployment | undefined, repository: string, tag: s
  * Brings the instance up and waits until the app itself says it is healthy. A journal left by an
  * interrupted switch is finished first. The first deployment (nothing recorded) is a plain start; any
  * change of the running digest afterwards (a new pin or channel from `init`) goes through the gated switch
- * with backup and rollback, and a digest that was rolled back is refused without --force. On a healthy
- * instance this changes nothing.
+ * with backup and rollback, and a digest that was rolled back is refused without --force. With TLS it
+ * then waits (bounded) until Caddy serves HTTPS, so the URL it prints works. On a healthy instance this
+ * changes nothing.
  */
 export async function up(options: UpOptions): Promise<UpResult> {
   // The preflight runs before the journal is finished: a host that cannot run the instance is refused first.
@@ -104,7 +108,7 @@ async function upLocked(session: DeploySession, ctx: DeployContext, recovered: R
     })
     throwIfFailed(outcome, {durationMs: Date.now() - started, from: outcome.from, outcome: outcome.outcome, reason: outcome.reason, rollbackMs: outcome.rollbackMs, to: outcome.to})
     ctx.reporter.progress(`Switched ${describe(outcome.from)} → ${describe(outcome.to)}.`)
-    return {...base, changed: true, healthyAfterMs: state.current?.bootMs ?? 0, pulled: false, switched: true, version: state.current?.version}
+    return {...base, changed: true, healthyAfterMs: state.current?.bootMs ?? 0, https: await waitForCaddyHttps(ctx, base.url), pulled: false, switched: true, version: state.current?.version}
   }
 
   const reference = digestReference(state.repository, digest)
@@ -124,5 +128,5 @@ async function upLocked(session: DeploySession, ctx: DeployContext, recovered: R
     })
   }
 
-  return {...base, changed, healthyAfterMs: switched.gate.elapsedMs, pulled, switched: false, version: record.version}
+  return {...base, changed, healthyAfterMs: switched.gate.elapsedMs, https: await waitForCaddyHttps(ctx, base.url), pulled, switched: false, version: record.version}
 }
