@@ -20,6 +20,7 @@ printf '%s\\n' "$*" >> '${dir}/calls'
 case "$1" in
   --version) echo 'agnes/0.1.0 linux-x64 node-v20' ;;
   status) echo '{"ok": true, "result": {"healthy": true}, "warnings": []}' ;;
+  fleet) echo '{"ok": true, "result": {"agnesVersion": "0.1.0", "instances": []}, "warnings": []}' ;;
   upgrade) echo '{"ok": false, "error": {"code": "E_ROLLED_BACK", "message": "rolled back", "exitCode": 10}, "result": {"outcome": "rolled-back"}}'; exit 10 ;;
   *) echo 'Segmentation fault' >&2; exit 139 ;;
 esac
@@ -41,6 +42,14 @@ describe('the transport for local instances', () => {
     expect(await transport.agnes(a, ['smoke'])).toEqual({exitCode: 139, problem: 'agnes gave no JSON (exit 139): Segmentation fault'})
     await transport.close()
     expect(readFileSync(join(dir, 'calls'), 'utf8')).toContain("status --dir /srv/it's a --json")
+  })
+
+  it('runs a command for the host with --json and without an instance directory', async () => {
+    const transport = await createSshTransport(inventory(), {...process.env, AGNES_FLEET_AGNES: fakeAgnes})
+    const [a, b] = inventory().instances
+    expect(await transport.agnesOnHost(a, ['fleet', 'host-status', a.dir, b.dir])).toMatchObject({envelope: {ok: true, result: {agnesVersion: '0.1.0'}}, exitCode: 0})
+    await transport.close()
+    expect(readFileSync(join(dir, 'calls'), 'utf8')).toBe("fleet host-status /srv/it's a /srv/b --json\n")
   })
 
   it('asks a host for its agnes version once per run, for all its instances', async () => {
