@@ -6,7 +6,7 @@ import type {FleetStatusResult} from '../../lib/fleet/status.js'
 export default class FleetStatus extends AgnesCommand<typeof FleetStatus> {
   static description = `Show every instance of the inventory: version, digest, health, channel or pin, last outcome, a pending journal, rejected digests.
 
-Reads all instances in parallel through the system's ssh (remote \`agnes status --json\`). An instance that cannot be reached or read is a row with the reason, not a failure of the others. Exit 0 when every instance was read, 8 when any could not be (the JSON document lists all of them either way).`
+Reads all instances in parallel through the system's ssh, one remote agnes per host (\`agnes fleet host-status <dir>… --json\`; \`agnes status --json\` per instance where that agnes is older). An instance that cannot be reached or read is a row with the reason, not a failure of the others. Exit 0 when every instance was read, 8 when any could not be (the JSON document lists all of them either way).`
 
   static examples = ['<%= config.bin %> fleet status --inventory fleet.yaml', 'AGNES_INVENTORY=/etc/agnes/fleet.yaml <%= config.bin %> fleet status --json']
 
