@@ -12,7 +12,7 @@ Reads all instances in parallel through the system's ssh, one remote agnes per h
 
   static flags = {
     inventory: Flags.string({description: 'The fleet inventory (YAML; see docs/fleet.md).', env: 'AGNES_INVENTORY', required: true}),
-    parallel: Flags.integer({default: 16, description: 'Instances read at once.', max: 64, min: 1}),
+    parallel: Flags.integer({default: 16, description: 'Hosts read at once (and instances, on a host whose agnes predates `fleet host-status`).', max: 64, min: 1}),
   }
 
   protected async execute(): Promise<FleetStatusResult> {

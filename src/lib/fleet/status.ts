@@ -92,9 +92,9 @@ async function hostRows(transport: Transport, instances: FleetInstance[]): Promi
   if (!envelope.ok) return instances.map((instance) => unreadable(instance, problemOf(answer)))
   const {agnesVersion, instances: entries} = envelope.result as HostStatusResult
   const old = tooOld(agnesVersion)
+  if (old) return instances.map((instance) => unreadable(instance, old, agnesVersion))
   return instances.map((instance, index) => {
     const entry = entries[index]
-    if (old) return unreadable(instance, old, agnesVersion)
     if (entry?.dir !== instance.dir) return unreadable(instance, 'agnes fleet host-status there gave no entry for this directory', agnesVersion)
     return entry.ok ? readRow(instance, agnesVersion, entry.result) : unreadable(instance, entry.error.message, agnesVersion)
   })

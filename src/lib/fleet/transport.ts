@@ -105,7 +105,7 @@ export async function createSshTransport(inventory: Inventory, env: NodeJS.Proce
     const {exitCode, stderr, stdout} = await run(instance, [...words, '--json'])
     const envelope = parseEnvelope(stdout)
     if (envelope) return {envelope, exitCode}
-    const why = instance.target.kind === 'ssh' && exitCode === 255 ? `ssh to ${describeTarget(instance.target)} failed` : `agnes gave no JSON (exit ${exitCode})`
+    const why = instance.target.kind === 'ssh' && exitCode === 255 ? `ssh to ${describeTarget(instance.target)} failed` : exitCode === 127 ? 'agnes is not installed (or not on PATH) there' : `agnes gave no JSON (exit ${exitCode})`
     return {exitCode: exitCode === 255 || exitCode === 127 ? 8 : exitCode, problem: `${why}: ${tellingLine(stderr) || 'no message'}`}
   }
 
