@@ -1,7 +1,8 @@
 // Part 6 of the bench: `agnes fleet status` over 10 inventory rows reached through a real OpenSSH server
 // (test/infra/start-sshd.sh, host key verified), next to 10 sequential `ssh … agnes status --json` in the
 // same run, interleaved. Every row is the instance of part 2 (status only reads), so both sides do the same
-// remote work; what differs is the fleet's parallelism, its shared connection and one remote agnes a row.
+// per-instance work; what differs is the fleet's shared connection and its one remote agnes per host
+// (`agnes fleet host-status` with the ten directories, read at once in one process).
 import {chmodSync, mkdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 

@@ -13,7 +13,7 @@ import {diffSnapshots, snapshotTree} from '../helpers/tree-snapshot.js'
 import {TestInstance, destroyInstance, newInstance, readEnvFile, secretsLedger} from './fixtures.js'
 
 /** Every command, plus `unknown` for commands and flags that do not exist. */
-type CommandName = 'init' | 'up' | 'status' | 'upgrade' | 'pin' | 'rollback' | 'history' | 'configure' | 'register-table' | 'smoke' | 'logs' | 'schedule:install' | 'schedule:remove' | 'schedule:status' | 'doctor' | 'backup' | 'backup:list' | 'restore' | 'release:retract' | 'fleet:status' | 'fleet:upgrade' | 'reject' | 'help' | 'unknown'
+type CommandName = 'init' | 'up' | 'status' | 'upgrade' | 'pin' | 'rollback' | 'history' | 'configure' | 'register-table' | 'smoke' | 'logs' | 'schedule:install' | 'schedule:remove' | 'schedule:status' | 'doctor' | 'backup' | 'backup:list' | 'restore' | 'release:retract' | 'fleet:status' | 'fleet:upgrade' | 'fleet:host-status' | 'reject' | 'help' | 'unknown'
 
 interface Sandbox {
   /** Everything under it is compared before and after the run. */
@@ -486,6 +486,25 @@ const CASES: BadInputCase[] = [
     says: /fleet\.yaml:2: rollout\.speed: unknown key[\s\S]*fleet\.yaml:4: instances\.0\.dir/,
   },
   {command: 'fleet:upgrade', name: 'an unknown channel', args: ['--inventory', 'fleet.yaml', '--channel', 'beta'], dir: 'none', exit: 2, says: /--channel/},
+  {command: 'fleet:host-status', name: 'no directory', args: [], dir: 'none', exit: 2, says: /dir/, hint: USAGE_HINT},
+  {command: 'fleet:host-status', name: 'a flag it does not have', args: (s) => [s.instance, '--verbose'], dir: 'none', exit: 2, says: /--verbose/, hint: USAGE_HINT},
+  {
+    command: 'fleet:host-status',
+    name: 'a directory that does not exist, and an instance whose .env is a symlink: an entry each',
+    args: (s) => [s.fresh, s.instance],
+    dir: 'none',
+    setup: (s) => replaceWithSymlink(s, '.env'),
+    exit: 0,
+    succeeds: 'notice',
+    says: /not an agnes instance[\s\S]*\.env/,
+    check: (result, s, expect) => {
+      if (!result.json) return
+      expect.soft(result.json.result.instances.map((entry: {dir: string; ok: boolean; error?: {exitCode: number}}) => [entry.dir, entry.ok, entry.error?.exitCode])).toEqual([
+        [s.fresh, false, 3],
+        [s.instance, false, 3],
+      ])
+    },
+  },
   {command: 'reject', name: 'a tag instead of a digest', args: ['stable-2026.05.1'], exit: 3, says: /not an image digest/, hint: /sha256:/},
   {command: 'reject', name: 'no digest', args: [], exit: 2, says: /digest/},
   {command: 'reject', name: 'a directory that is not an instance', args: [`sha256:${'c'.repeat(64)}`], dir: 'fresh', exit: 3, says: /not an agnes instance/},

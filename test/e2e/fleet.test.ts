@@ -62,13 +62,19 @@ afterAll(() => {
 describe('agnes fleet', () => {
   it('status reads every instance through ssh and reports an unreachable one without failing the others (exit 8)', async () => {
     const withGhost = join(stateDir, 'fleet-ghost.yaml')
-    writeInventory(withGhost, [{dir: '/opt/agnes', name: 'ghost', target: `${sshd.USER}@127.0.0.1:${await freePort()}`}])
+    // `nowhere` is on the sshd host with five instances: one remote agnes reads them all, and its row alone fails.
+    const nowhere = join(stateDir, 'not-an-instance')
+    writeInventory(withGhost, [
+      {dir: '/opt/agnes', name: 'ghost', target: `${sshd.USER}@127.0.0.1:${await freePort()}`},
+      {dir: nowhere, name: 'nowhere', target: `${sshd.USER}@127.0.0.1:${sshd.PORT}`},
+    ])
     const result = await fleet(['status', '--inventory', withGhost])
     expect(result.exitCode, result.stderr).toBe(8)
     const rows = singleJson(result).result.instances as Array<{name: string; reachable: boolean; healthy: boolean; digest: string; problem?: string}>
-    expect(rows.map((row) => row.name)).toEqual([...instances.keys(), 'ghost'])
-    for (const row of rows.slice(0, 6)) expect(row, row.name).toMatchObject({digest: published.digests.stable, healthy: true, lastOutcome: {action: expect.any(String)}, reachable: true})
+    expect(rows.map((row) => row.name)).toEqual([...instances.keys(), 'ghost', 'nowhere'])
+    for (const row of rows.slice(0, 6)) expect(row, row.name).toMatchObject({agnesVersion: expect.stringMatching(/^\d+\.\d+\.\d+$/), digest: published.digests.stable, healthy: true, lastOutcome: {action: expect.any(String)}, reachable: true})
     expect(rows[6]).toMatchObject({problem: expect.stringMatching(/ssh .*failed/), reachable: false})
+    expect(rows[7]).toMatchObject({problem: `${nowhere} is not an agnes instance (no .agnes/state.json)`, reachable: false})
     const plain = await runAgnes(['fleet', 'status', '--inventory', inventoryFile])
     expect(plain.exitCode, plain.stderr).toBe(0)
     expect(plain.stdout).toMatch(/^NAME +GROUP +TARGET/)

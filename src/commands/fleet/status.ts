@@ -6,13 +6,13 @@ import type {FleetStatusResult} from '../../lib/fleet/status.js'
 export default class FleetStatus extends AgnesCommand<typeof FleetStatus> {
   static description = `Show every instance of the inventory: version, digest, health, channel or pin, last outcome, a pending journal, rejected digests.
 
-Reads all instances in parallel through the system's ssh (remote \`agnes status --json\`). An instance that cannot be reached or read is a row with the reason, not a failure of the others. Exit 0 when every instance was read, 8 when any could not be (the JSON document lists all of them either way).`
+Reads all instances in parallel through the system's ssh, one remote agnes per host (\`agnes fleet host-status <dir>… --json\`; \`agnes status --json\` per instance where that agnes is older). An instance that cannot be reached or read is a row with the reason, not a failure of the others. Exit 0 when every instance was read, 8 when any could not be (the JSON document lists all of them either way).`
 
   static examples = ['<%= config.bin %> fleet status --inventory fleet.yaml', 'AGNES_INVENTORY=/etc/agnes/fleet.yaml <%= config.bin %> fleet status --json']
 
   static flags = {
     inventory: Flags.string({description: 'The fleet inventory (YAML; see docs/fleet.md).', env: 'AGNES_INVENTORY', required: true}),
-    parallel: Flags.integer({default: 16, description: 'Instances read at once.', max: 64, min: 1}),
+    parallel: Flags.integer({default: 16, description: 'Hosts read at once (and instances, on a host whose agnes predates `fleet host-status`).', max: 64, min: 1}),
   }
 
   protected async execute(): Promise<FleetStatusResult> {

@@ -1,4 +1,4 @@
-import {detectCompose} from '../docker/compose.js'
+import {ComposeCommand, detectCompose} from '../docker/compose.js'
 import {DockerEngine} from '../docker/engine.js'
 import {ConflictError} from '../errors.js'
 import {HealthBody, VersionBody, fetchHealth, fetchVersion, isHealthy} from './health.js'
@@ -102,7 +102,13 @@ async function runningDigest(engine: DockerEngine, imageId: string, repository: 
   }
 }
 
-export async function instanceStatus(dir: string, signal?: AbortSignal): Promise<StatusResult> {
+/** What several statuses read in one process share (src/lib/fleet/host-status.ts): the engine and compose. */
+export interface StatusDeps {
+  engine?: () => Promise<DockerEngine>
+  compose?: () => Promise<ComposeCommand>
+}
+
+export async function instanceStatus(dir: string, signal?: AbortSignal, deps: StatusDeps = {}): Promise<StatusResult> {
   const instance = await loadInstance(dir)
   const {env, paths, state} = instance
   const baseUrl = localBaseUrl(env)
@@ -133,9 +139,9 @@ export async function instanceStatus(dir: string, signal?: AbortSignal): Promise
   let engine: DockerEngine | undefined
   let projectProblem: ConflictError | undefined
   try {
-    engine = await DockerEngine.connect()
+    engine = await (deps.engine ?? (() => DockerEngine.connect()))()
     result.docker = {reachable: true}
-    const command = await detectCompose()
+    const command = await (deps.compose ?? detectCompose)()
     result.compose = `${command.argv.join(' ')} ${command.version}`
     try {
       await checkProjectOwnership(engine, instance, silentReporter)

@@ -16,6 +16,8 @@ export interface RemoteAnswer {
 export interface Transport {
   /** Runs `agnes <args> --dir <dir> --json` for the instance. */
   agnes(instance: FleetInstance, args: string[], signal?: AbortSignal): Promise<RemoteAnswer>
+  /** Runs `agnes <args> --json` on the instance's host, without its directory (one command for the host). */
+  agnesOnHost(instance: FleetInstance, args: string[]): Promise<RemoteAnswer>
   /** The remote agnes version (`agnes --version`), or a problem. */
   version(instance: FleetInstance): Promise<{version?: string; problem?: string}>
   close(): Promise<void>
@@ -98,14 +100,18 @@ export async function createSshTransport(inventory: Inventory, env: NodeJS.Proce
     return {problem: `${why}: ${tellingLine(stderr) || 'no message'}`}
   }
 
+  /** An ssh that failed (255) or an agnes that is not there (127) is exit 8, the instance unreachable. */
+  async function answer(instance: FleetInstance, words: string[]): Promise<RemoteAnswer> {
+    const {exitCode, stderr, stdout} = await run(instance, [...words, '--json'])
+    const envelope = parseEnvelope(stdout)
+    if (envelope) return {envelope, exitCode}
+    const why = instance.target.kind === 'ssh' && exitCode === 255 ? `ssh to ${describeTarget(instance.target)} failed` : exitCode === 127 ? 'agnes is not installed (or not on PATH) there' : `agnes gave no JSON (exit ${exitCode})`
+    return {exitCode: exitCode === 255 || exitCode === 127 ? 8 : exitCode, problem: `${why}: ${tellingLine(stderr) || 'no message'}`}
+  }
+
   return {
-    async agnes(instance, args) {
-      const {exitCode, stderr, stdout} = await run(instance, [...args, '--dir', instance.dir, '--json'])
-      const envelope = parseEnvelope(stdout)
-      if (envelope) return {envelope, exitCode}
-      const why = instance.target.kind === 'ssh' && exitCode === 255 ? `ssh to ${describeTarget(instance.target)} failed` : `agnes gave no JSON (exit ${exitCode})`
-      return {exitCode: exitCode === 255 || exitCode === 127 ? 8 : exitCode, problem: `${why}: ${tellingLine(stderr) || 'no message'}`}
-    },
+    agnes: (instance, args) => answer(instance, [...args, '--dir', instance.dir]),
+    agnesOnHost: (instance, args) => answer(instance, args),
     async close() {
       // Ends the multiplexing masters now rather than ControlPersist seconds after this run.
       await Promise.all(

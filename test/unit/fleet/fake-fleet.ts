@@ -1,4 +1,4 @@
-import {parseInventory, type Inventory} from '../../../src/lib/fleet/inventory.js'
+import {describeTarget, parseInventory, type FleetInstance, type Inventory} from '../../../src/lib/fleet/inventory.js'
 import type {RemoteAnswer, Transport} from '../../../src/lib/fleet/transport.js'
 
 export const OLD = `sha256:${'a'.repeat(64)}`
@@ -15,6 +15,8 @@ export interface FakeHost {
   deployedAt: string
   /** An agnes from before `rollback --retract`: that flag is a usage error (exit 2). */
   rollbackWithoutRetract?: boolean
+  /** False: the directory holds no agnes instance. */
+  isInstance: boolean
 }
 
 /** A fleet of instances behind a fake transport: each answers like a remote `agnes … --json` would. */
@@ -30,10 +32,18 @@ export class FakeFleet implements Transport {
   maxInFlight = 0
   /** Called when an upgrade starts (before it answers). */
   onUpgrade?: (name: string) => void
+  /** Targets (as describeTarget writes them) that ssh cannot reach. */
+  readonly unreachableTargets = new Set<string>()
+  /** Targets whose agnes predates `fleet host-status`. */
+  readonly olderAgnes = new Set<string>()
+  /** The instances whose host was asked `agnes --version`. */
+  readonly versionAsked: string[] = []
+  hostsInFlight = 0
+  maxHostsInFlight = 0
 
   constructor(readonly inventory: Inventory) {
     for (const instance of inventory.instances) {
-      this.hosts.set(instance.name, {agnesVersion: '0.1.0', deployedAt: '2026-01-01T00:00:00Z', digest: OLD, healthy: true, reachable: true, rejected: [], upgrade: 'good'})
+      this.hosts.set(instance.name, {agnesVersion: '0.1.0', deployedAt: '2026-01-01T00:00:00Z', digest: OLD, healthy: true, isInstance: true, reachable: true, rejected: [], upgrade: 'good'})
     }
   }
 
@@ -45,9 +55,35 @@ export class FakeFleet implements Transport {
     return this.calls.filter((call) => call.endsWith(' upgrade')).map((call) => call.split(' ')[0])
   }
 
-  async version(instance: {name: string}) {
+  async version(instance: FleetInstance) {
+    this.versionAsked.push(instance.name)
     const host = this.host(instance.name)
-    return host.reachable ? {version: host.agnesVersion} : {problem: 'ssh to it failed: Connection refused'}
+    return host.reachable && !this.unreachableTargets.has(describeTarget(instance.target)) ? {version: host.agnesVersion} : {problem: 'ssh to it failed: Connection refused'}
+  }
+
+  /** What `agnes status --json` answers for the instance. */
+  statusOf(host: FakeHost): object {
+    const lastHistory = {action: 'upgrade', durationMs: 1, outcome: 'upgraded', time: host.deployedAt, to: {digest: host.digest}}
+    return {following: 'channel stable', healthy: host.healthy, journal: null, journalProblem: null, lastHistory, recorded: {deployedAt: host.deployedAt, digest: host.digest}, rejected: host.rejected, running: {digest: host.digest}}
+  }
+
+  /** Only `fleet host-status <dir>…`, as an agnes that knows it answers (or one that does not). */
+  async agnesOnHost(instance: FleetInstance, args: string[]): Promise<RemoteAnswer> {
+    const target = describeTarget(instance.target)
+    this.calls.push(`${target} ${args.slice(0, 2).join(' ')}`)
+    if (this.unreachableTargets.has(target)) return {exitCode: 8, problem: `ssh to ${target} failed: Connection refused`}
+    if (this.olderAgnes.has(target)) return {envelope: {error: {code: 'E_USAGE', exitCode: 2, message: 'Unknown command fleet host-status'}, ok: false}, exitCode: 2}
+    this.hostsInFlight++
+    this.maxHostsInFlight = Math.max(this.maxHostsInFlight, this.hostsInFlight)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    this.hostsInFlight--
+    const instances = args.slice(2).map((dir) => {
+      const row = this.inventory.instances.find((each) => each.dir === dir && describeTarget(each.target) === target)
+      const host = row && this.host(row.name)
+      if (!host?.isInstance) return {dir, error: {code: 'E_INVALID', exitCode: 3, message: `${dir} is not an agnes instance (no .agnes/state.json)`}, ok: false}
+      return {dir, ok: true, result: this.statusOf(host)}
+    })
+    return {envelope: {ok: true, result: {agnesVersion: this.host(instance.name).agnesVersion, instances}}, exitCode: 0}
   }
 
   async close() {}
@@ -62,8 +98,7 @@ export class FakeFleet implements Transport {
     const to = {digest: this.channelDigest}
     switch (command) {
       case 'status': {
-        const lastHistory = {action: 'upgrade', durationMs: 1, outcome: 'upgraded', time: host.deployedAt, to: {digest: host.digest}}
-        return ok({following: 'channel stable', healthy: host.healthy, journal: null, journalProblem: null, lastHistory, recorded: {deployedAt: host.deployedAt, digest: host.digest}, rejected: host.rejected, running: {digest: host.digest}})
+        return host.isInstance ? ok(this.statusOf(host)) : fail(3, `${instance.name} is not an agnes instance`)
       }
 
       case 'check': {
