@@ -9,7 +9,7 @@ export default class Restore extends AgnesCommand<typeof Restore> {
 
   static description = `Restore the instance state (/data/state) from a backup listed by \`agnes backup list\`.
 
-Takes the instance lock and checks the plan first (the backup exists and parses, the engine answers, room on disk), then stops the app gracefully, backs up the state it replaces (so \`agnes restore <that id>\` undoes the restore), restores, and starts the same deployment behind the health gate. If the restored state fails the gate, the state it replaced is put back and the app started again (exit 10). Asks for confirmation on a terminal; without one it needs --yes (exit 4 otherwise). An unknown id is exit 3.`
+Takes the instance lock and checks the plan first (the backup exists and parses, the engine answers, room on disk), then stops the app gracefully, backs up the state it replaces (so \`agnes restore <that id>\` undoes the restore), restores, and starts the same deployment behind the health gate. If the restored state fails the gate, the state it replaced is put back and the app started again (exit 10); so it is after a run killed while it replaced the state, by the next \`agnes up\` or \`agnes upgrade\`. Asks for confirmation on a terminal; without one it needs --yes (exit 4 otherwise). An unknown id is exit 3.`
 
   static examples = ['<%= config.bin %> restore 2026-05-04T10-15-30.123Z-manual', '<%= config.bin %> restore 2026-05-04T10-15-30.123Z-manual --yes --json']
 

@@ -107,6 +107,18 @@ describe('agnes backup, agnes backup list and agnes restore against the stand-in
 
   const agnes = (...args: string[]) => runAgnes([...args, '--dir', instance.dir])
   const appNow = () => appContainers(instance.project).map((container) => [container.id, container.state])
+  /** Runs agnes and kills it with SIGKILL as soon as `when` holds. */
+  const agnesUntil = (args: string[], when: () => boolean) =>
+    runAgnes([...args, '--dir', instance.dir], {
+      onSpawn(child) {
+        const timer = setInterval(() => {
+          if (!when()) return
+          clearInterval(timer)
+          child.kill('SIGKILL')
+        }, 10)
+        child.on('exit', () => clearInterval(timer))
+      },
+    })
 
   async function manualBackup(): Promise<{id: string; file: string; size: number; kind: string; label: string; createdAt: string}> {
     const taken = await agnes('backup', '--json')
@@ -157,6 +169,49 @@ describe('agnes backup, agnes backup list and agnes restore against the stand-in
     expect(undone.exitCode, undone.stdout + undone.stderr).toBe(0)
     expect(undone.stdout).toContain(`Restored ${result.kept.id}`)
     expect(await registeredTables(instance)).toContain('after_backup')
+  })
+
+  const journalPhase = (): string | undefined => (existsSync(journalPath()) ? JSON.parse(readFileSync(journalPath(), 'utf8')).phase : undefined)
+  const journalPath = () => join(instance.dir, '.agnes', 'journal.json')
+
+  it('a backup killed with SIGKILL while the app is stopped: the next cron tick starts the app again with its data', async () => {
+    const tables = await registeredTables(instance)
+    const killed = await agnesUntil(['backup', '--json'], () => journalPhase() === 'paused' && appNow()[0]?.[1] !== 'running')
+    expect(killed.signal).toBe('SIGKILL')
+    expect(journalPhase()).toBe('paused')
+    expect(appNow()[0][1]).not.toBe('running')
+    const status = singleJson(await agnes('status', '--json')).result
+    expect(status.journal).toMatchObject({action: 'backup', phase: 'paused'})
+    expect(status.nextSteps.join(' ')).toContain('agnes up')
+    // The next backup refuses until the journal is finished (exit 7), changing nothing.
+    expect((await agnes('backup', '--json')).exitCode).toBe(7)
+
+    const tick = await agnes('upgrade', '--json', '--health-timeout', '60')
+    expect(tick.exitCode, tick.stdout + tick.stderr).toBe(0)
+    expect(singleJson(tick).result).toMatchObject({outcome: 'up-to-date', recovered: {outcome: 'restarted'}})
+    expect(existsSync(journalPath())).toBe(false)
+    expect(await servingNow(instance)).toMatchObject({healthy: true})
+    expect(await registeredTables(instance)).toEqual(tables)
+  })
+
+  it('a restore killed with SIGKILL while it replaces the state: the next `agnes up` leaves a whole state, never a half one', async () => {
+    const [backup] = singleJson(await agnes('backup', 'list', '--json')).result.filter((entry: {kind: string}) => entry.kind === 'manual')
+    await registerTable(instance, 'before_killed_restore')
+    const tables = await registeredTables(instance)
+    const killed = await agnesUntil(['restore', backup.id, '--yes', '--json'], () => journalPhase() === 'restoring')
+    expect(killed.signal).toBe('SIGKILL')
+    // What the killed run reached decides: mid-replace, the replaced state comes back; replaced, the restore stands.
+    const phase = journalPhase()
+    expect(['restoring', 'restored']).toContain(phase)
+
+    const up = await agnes('up', '--json', '--health-timeout', '60')
+    expect(up.exitCode, up.stdout + up.stderr).toBe(0)
+    expect(singleJson(up).result.recovered).toMatchObject({outcome: phase === 'restoring' ? 'rolled-back' : 'restarted'})
+    expect(existsSync(journalPath())).toBe(false)
+    expect(await servingNow(instance)).toMatchObject({healthy: true})
+    const now = await registeredTables(instance)
+    if (phase === 'restoring') expect(now).toEqual(tables)
+    else expect(now).not.toContain('before_killed_restore')
   })
 
   it('refuses an unknown id (exit 3, pointing at the list) and a missing --yes without a terminal (exit 4), changing nothing', async () => {

@@ -7,7 +7,7 @@ export default class Backup extends AgnesCommand<typeof Backup> {
 
   static description = `Back up the instance state (/data/state) now, into .agnes/backups.
 
-Takes the instance lock, checks the engine, the compose files and the room on disk while the app keeps serving, then stops the app gracefully (a copy of a live DuckDB database is not consistent), copies the state, and starts the same deployment again behind the health gate. Manual backups are kept until you remove them; upgrades never prune one. \`agnes backup list\` shows them, \`agnes restore <id>\` restores one.`
+Takes the instance lock, checks the engine, the compose files and the room on disk while the app keeps serving, then stops the app gracefully (a copy of a live DuckDB database is not consistent), copies the state, and starts the same deployment again behind the health gate. A run killed while the app is stopped leaves a journal: the next \`agnes up\` or \`agnes upgrade\` starts the app again. Manual backups are kept until you remove them; upgrades never prune one. \`agnes backup list\` shows them, \`agnes restore <id>\` restores one.`
 
   static examples = ['<%= config.bin %> backup --dir /opt/agnes', '<%= config.bin %> backup --json']
 

@@ -4,7 +4,7 @@ import {openDeployContext} from '../deploy/context.js'
 import {withLockedInstance} from '../instance/lock.js'
 import {loadInstance} from '../instance/state.js'
 import {Reporter} from '../ui/reporter.js'
-import {OpenContext, appContainerId, checkPausePlan, recordedDeployment, recoverStopped, startAgain, stopStateWriters} from './app-pause.js'
+import {OpenContext, appContainerId, checkPausePlan, pauseApp, recordedDeployment, recoverStopped, startAgain} from './app-pause.js'
 import {BackupInfo, MANUAL_LABEL, backupKind, listBackups} from './retention.js'
 import {backupState} from './snapshots.js'
 
@@ -39,7 +39,7 @@ export async function takeBackup(options: TakeBackupOptions): Promise<TakeBackup
     options.reporter.progress('Stopping the app to copy a consistent /data/state…')
     let taken
     try {
-      await stopStateWriters(ctx)
+      await pauseApp(ctx, 'backup', current)
       taken = await backupState(ctx.engine.api, await appContainerId(ctx), instance.paths.backupsDir, MANUAL_LABEL)
     } catch (error) {
       await recoverStopped(ctx, current, options.healthTimeoutMs, error)

@@ -1,12 +1,13 @@
 import {basename} from 'node:path'
 
 import {DeployContext, openDeployContext} from '../deploy/context.js'
+import {readJournal, writeJournal} from '../deploy/journal.js'
 import {shortReason} from '../deploy/outcome.js'
 import {InputRequiredError, InterruptedError, RolledBackError} from '../errors.js'
 import {withLockedInstance} from '../instance/lock.js'
 import {Deployment} from '../instance/state.js'
 import {Reporter} from '../ui/reporter.js'
-import {OpenContext, appContainerId, checkPausePlan, recordedDeployment, recoverStopped, startAgain, stopStateWriters} from './app-pause.js'
+import {OpenContext, appContainerId, checkPausePlan, pauseApp, recordedDeployment, recoverStopped, startAgain} from './app-pause.js'
 import {BackupInfo, PRE_RESTORE_BACKUPS_KEPT, PRE_RESTORE_LABEL, backupKind, findBackup, pruneBackups, validateBackupId} from './retention.js'
 import {StateBackup, backupState, readBackupEntries, restoreState} from './snapshots.js'
 
@@ -63,7 +64,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
     options.reporter.progress('Stopping the app…')
     let kept: StateBackup
     try {
-      await stopStateWriters(ctx)
+      await pauseApp(ctx, 'restore', current)
       kept = await backupState(ctx.engine.api, await appContainerId(ctx), paths.backupsDir, PRE_RESTORE_LABEL)
     } catch (error) {
       await recoverStopped(ctx, current, options.healthTimeoutMs, error)
@@ -71,8 +72,12 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
     }
 
     options.reporter.progress(`Backed up the current state to ${kept.file}; restoring ${backup.id}…`)
+    const journal = await readJournal(paths)
     try {
+      // From here a killed run has left a state that may be half replaced: its recovery puts `kept` back.
+      if (journal) await writeJournal(paths, {...journal, backup: kept.file, phase: 'restoring'})
       await restoreState(ctx.engine.api, await appContainerId(ctx), backup.file)
+      if (journal) await writeJournal(paths, {...journal, backup: kept.file, phase: 'restored'})
       options.reporter.progress('Starting the app on the restored state…')
       await startAgain(ctx, current, options.healthTimeoutMs)
     } catch (error) {

@@ -11,16 +11,22 @@ export interface JournalDeployment {
   version?: string
 }
 
+export type SwitchAction = 'up' | 'upgrade' | 'pin' | 'unpin' | 'rollback'
+
+/** The commands that stop the app without changing its version (src/lib/backup/app-pause.ts): from and to are the same deployment. */
+export type PauseAction = 'backup' | 'restore'
+
 /**
  * `.agnes/journal.json`: written before the running version is stopped and removed only once the instance
- * is back in a healthy, recorded state. A run that finds it knows the previous run was killed mid-switch.
+ * is back in a healthy, recorded state. A run that finds it knows the previous run was killed mid-switch, or
+ * while `backup`/`restore` had the app stopped (phases paused, restoring, restored).
  */
 export interface Journal {
-  action: 'up' | 'upgrade' | 'pin' | 'unpin' | 'rollback'
-  phase: 'stopping' | 'switching' | 'rolling-back' | 'rollback-failed'
+  action: SwitchAction | PauseAction
+  phase: 'stopping' | 'switching' | 'rolling-back' | 'rollback-failed' | 'paused' | 'restoring' | 'restored'
   from: JournalDeployment
   to: JournalDeployment
-  /** The state backup taken from the stopped old version, once taken. */
+  /** The state backup taken from the stopped old version, once taken; for a restore, the copy of the state it replaces. */
   backup?: string
   /** The schema version the old version reported before the switch, to tell whether it moved. */
   fromSchema?: number | string
@@ -48,4 +54,11 @@ export async function writeJournal(paths: InstancePaths, journal: Journal): Prom
 
 export async function clearJournal(paths: InstancePaths): Promise<void> {
   await rm(paths.journalFile, {force: true})
+}
+
+/** The journal of a switch between two versions (not of a pause by backup or restore). */
+export type SwitchJournal = Journal & {action: SwitchAction}
+
+export function isSwitchJournal(journal: Journal): journal is SwitchJournal {
+  return journal.action !== 'backup' && journal.action !== 'restore'
 }

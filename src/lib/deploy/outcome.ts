@@ -2,7 +2,7 @@ import {RollbackFailedError, RolledBackError} from '../errors.js'
 import {redact} from '../secrets/redact.js'
 import {InstanceState} from '../instance/state.js'
 import {DeployContext} from './context.js'
-import {Journal, JournalDeployment} from './journal.js'
+import {JournalDeployment, SwitchAction} from './journal.js'
 
 /** The vocabulary of a switch: its options and outcome, shared by the switch, the way back, recovery, up, upgrade, pin and rollback. */
 
@@ -16,7 +16,7 @@ export interface SmokeVerdict {
 export type SmokeGate = (ctx: DeployContext) => Promise<SmokeVerdict>
 
 export interface SwitchOptions {
-  action: Journal['action']
+  action: SwitchAction
   healthTimeoutMs: number
   smoke?: SmokeGate
   alertWebhook?: string

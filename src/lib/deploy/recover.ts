@@ -6,25 +6,32 @@ import {appBaseline, appContainerWatcher, appImageDigest} from './app-container.
 import {DeployContext} from './context.js'
 import {EngineInterruptedError, fetchHealth, isHealthy, waitForHealthy} from './health.js'
 import {appendHistory} from './history.js'
-import {Journal, clearJournal} from './journal.js'
+import {recoverPause} from '../backup/recover-pause.js'
+import {Journal, SwitchJournal, clearJournal, isSwitchJournal} from './journal.js'
 import {CommonSwitchOptions, SwitchOptions, describe, shortReason} from './outcome.js'
 import {recordDeployment, startOtherServices} from './start.js'
 import {rollBack} from './switch-back.js'
 import {runSmokeGate} from './switch.js'
 
 export interface RecoveryOutcome {
-  outcome: 'already-running' | 'upgraded' | 'rolled-back'
+  /** restarted: the app a killed `backup` or `restore` left stopped runs again. */
+  outcome: 'already-running' | 'upgraded' | 'rolled-back' | 'restarted'
   reason?: string
 }
 
+/** Finishes what a killed or failed run left in the journal: a switch, or the pause of a backup or restore. */
+export async function recoverFromJournal(ctx: DeployContext, journal: Journal, options: CommonSwitchOptions): Promise<RecoveryOutcome> {
+  return isSwitchJournal(journal) ? recoverSwitch(ctx, journal, options) : recoverPause(ctx, journal, options)
+}
+
 /**
- * Finishes what a killed or failed run left in the journal, looking first at what runs: the old version
+ * Finishes a switch a killed or failed run left, looking first at what runs: the old version
  * running and healthy (the switch never happened, or a person fixed things) is kept as it is, nothing
  * stopped and no backup restored over what it wrote since; the new version running is given the gates the
  * run could not finish; anything else goes back to the old version. Only a target that started and failed
  * its gates is rejected.
  */
-export async function recoverFromJournal(ctx: DeployContext, journal: Journal, options: CommonSwitchOptions): Promise<RecoveryOutcome> {
+async function recoverSwitch(ctx: DeployContext, journal: SwitchJournal, options: CommonSwitchOptions): Promise<RecoveryOutcome> {
   const started = Date.now()
   const {paths, state} = ctx.instance
   ctx.reporter.warn(`found the journal of an interrupted ${journal.action} (${describe(journal.from)} → ${describe(journal.to)}, ${journal.phase}); finishing it first.`)

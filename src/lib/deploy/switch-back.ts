@@ -6,7 +6,7 @@ import {appContainerId} from './app-container.js'
 import {DeployContext} from './context.js'
 import {lastSeenHealth} from './health.js'
 import {appendHistory} from './history.js'
-import {Journal, clearJournal, writeJournal} from './journal.js'
+import {Journal, SwitchJournal, clearJournal, writeJournal} from './journal.js'
 import {SwitchOptions, SwitchOutcome, describe, shortReason} from './outcome.js'
 import {recordDeployment, rollbackHealthTimeoutMs, startDigest, stopImageServices} from './start.js'
 
@@ -38,7 +38,7 @@ async function restoreIfSchemaMoved(ctx: DeployContext, journal: Journal, seenSc
  */
 export async function rollBack(
   ctx: DeployContext,
-  journal: Journal,
+  journal: SwitchJournal,
   reason: string,
   options: SwitchOptions,
   context: {started: number; seenSchema?: number | string; /** false when the target was never judged (a killed run) */ reject?: boolean},

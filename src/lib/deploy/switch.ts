@@ -7,7 +7,7 @@ import {appContainerId, appContainerWatcher} from './app-container.js'
 import {DeployContext} from './context.js'
 import {EngineInterruptedError, fetchHealth, lastSeenHealth, schemaOf} from './health.js'
 import {appendHistory} from './history.js'
-import {Journal, JournalDeployment, clearJournal, writeJournal} from './journal.js'
+import {JournalDeployment, SwitchJournal, clearJournal, writeJournal} from './journal.js'
 import {SmokeGate, SwitchOptions, SwitchOutcome, describe, shortReason} from './outcome.js'
 import {checkSwitchPlan} from './preflight.js'
 import {BACKUPS_KEPT, backupsNeeded, pruneImages} from './prune.js'
@@ -18,7 +18,7 @@ import {rollBack} from './switch-back.js'
  * Stopping the old version or backing it up failed (or was interrupted) before the new version started:
  * start the old version again and clear the journal, so nothing is left behind; the target is not judged.
  */
-async function undoStop(ctx: DeployContext, journal: Journal, error: unknown, options: SwitchOptions): Promise<never> {
+async function undoStop(ctx: DeployContext, journal: SwitchJournal, error: unknown, options: SwitchOptions): Promise<never> {
   const calm = {...ctx, signal: undefined}
   ctx.reporter.warn(`${ctx.signal?.aborted ? 'interrupted' : `stopping or backing up failed (${shortReason(error)})`} before ${describe(journal.to)} started; starting ${describe(journal.from)} again.`)
   try {
@@ -88,7 +88,7 @@ export async function switchVersion(ctx: DeployContext, target: JournalDeploymen
   const active = await ctx.compose.activeServices({signal: ctx.signal})
   const fromSchema = schemaOf(await fetchHealth(ctx.baseUrl, ctx.signal))
 
-  const journal: Journal = {action: options.action, from, fromSchema, phase: 'stopping', pid: process.pid, startedAt: new Date().toISOString(), to: target}
+  const journal: SwitchJournal = {action: options.action, from, fromSchema, phase: 'stopping', pid: process.pid, startedAt: new Date().toISOString(), to: target}
   await writeJournal(paths, journal)
   try {
     ctx.reporter.progress(`Stopping ${describe(from)}…`)

@@ -3,7 +3,7 @@ import type {HealthBody} from '../deploy/health.js'
 import type {HistoryEntry} from '../deploy/history.js'
 import type {LockOwner} from '../instance/lock-file.js'
 import type {StatusResult as ScheduleStatus} from '../schedule/schedule.js'
-import type {Journal} from '../deploy/journal.js'
+import {Journal, isSwitchJournal} from '../deploy/journal.js'
 
 /**
  * What `agnes doctor` decides from the facts it gathered (src/lib/doctor/doctor.ts gathers them). Every
@@ -171,7 +171,7 @@ export function journalFinding(probe: {journal?: Journal; problem?: string; runI
   const {journal} = probe
   if (probe.problem) return {fix: 'Nothing to do: agnes ignores it and the next switch replaces it (or delete it).', id: 'journal', message: probe.problem, status: 'warn'}
   if (!journal) return {id: 'journal', message: 'no interrupted switch', status: 'ok'}
-  const what = `the ${journal.action} from ${ref(journal.from)} to ${ref(journal.to)}`
+  const what = isSwitchJournal(journal) ? `the ${journal.action} from ${ref(journal.from)} to ${ref(journal.to)}` : `the ${journal.action} on ${ref(journal.from)}`
   if (probe.runInProgress && journal.phase !== 'rollback-failed') return {id: 'journal', message: `${what} is in progress (${journal.phase})`, status: 'ok'}
   if (journal.phase === 'rollback-failed') {
     return {
@@ -182,7 +182,7 @@ export function journalFinding(probe: {journal?: Journal; problem?: string; runI
     }
   }
 
-  return {fix: 'Run `agnes up`: it finishes the interrupted switch first (so does the next `upgrade`, `pin` or `rollback`).', id: 'journal', message: `${what} was interrupted (${journal.phase}) and is not finished`, status: 'warn'}
+  return {fix: 'Run `agnes up`: it finishes the interrupted run first (so does the next `upgrade`, `pin` or `rollback`).', id: 'journal', message: `${what} was interrupted (${journal.phase}) and is not finished`, status: 'warn'}
 }
 
 function ref(deployment: {digest?: string; version?: string; tag?: string} | undefined): string {

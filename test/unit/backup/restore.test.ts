@@ -1,9 +1,9 @@
-import {existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
 import {createServer, type Server} from 'node:http'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {Readable} from 'node:stream'
-import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+import {afterEach, beforeEach, describe, expect, it, vi} from 'vitest'
 
 import type {OpenContext} from '../../../src/lib/backup/app-pause.js'
 import {takeBackup} from '../../../src/lib/backup/manual.js'
@@ -11,12 +11,14 @@ import {restoreBackup} from '../../../src/lib/backup/restore.js'
 import {listBackups} from '../../../src/lib/backup/retention.js'
 import {readTar, writeTar} from '../../../src/lib/backup/tar.js'
 import type {DeployContext} from '../../../src/lib/deploy/context.js'
+import {type Journal, readJournal} from '../../../src/lib/deploy/journal.js'
+import {recoverFromJournal} from '../../../src/lib/deploy/recover.js'
 import type {Compose} from '../../../src/lib/docker/compose.js'
 import type {DockerEngine} from '../../../src/lib/docker/engine.js'
 import {AgnesError} from '../../../src/lib/errors.js'
 import {renderCompose, writeManagedFile} from '../../../src/lib/instance/managed-files.js'
 import {instancePaths, type InstancePaths} from '../../../src/lib/instance/paths.js'
-import {type InstanceState, writeState} from '../../../src/lib/instance/state.js'
+import {type InstanceState, loadInstance, writeState} from '../../../src/lib/instance/state.js'
 import {RecordingReporter} from '../../../src/lib/ui/reporter.js'
 
 const REPO = '127.0.0.1:5000/unit/agnes'
@@ -30,6 +32,8 @@ class Host {
   files = new Map<string, string>([['state/system.duckdb', 'current database']])
   running = true
   calls: string[] = []
+  /** Where a run "is killed": that call never returns, leaving on disk what a SIGKILL there would. */
+  hangAt?: 'copy state' | 'put state' | 'up app'
 
   healthy(): boolean {
     return this.running && this.files.get('state/schema') !== 'ahead'
@@ -39,6 +43,11 @@ class Host {
     const host = this
     const container = {
       async getArchive() {
+        if (host.hangAt === 'copy state') {
+          host.calls.push('copy state')
+          return hang()
+        }
+
         return Readable.from([writeTar([{name: 'state', type: 'directory'}, ...[...host.files].map(([name, content]) => ({content, name, type: 'file' as const}))])])
       },
       async inspect() {
@@ -46,7 +55,11 @@ class Host {
       },
       async putArchive(archive: Readable) {
         host.calls.push('put state')
-        for await (const entry of readTar(archive, {content: true})) if (entry.type === 'file') host.files.set(entry.name, entry.content!.toString())
+        for await (const entry of readTar(archive, {content: true})) {
+          if (entry.type !== 'file') continue
+          host.files.set(entry.name, entry.content!.toString())
+          if (host.hangAt === 'put state') return hang()
+        }
       },
     }
     return {
@@ -68,11 +81,14 @@ class Host {
       },
       async up(services: string[]) {
         host.calls.push(`up ${services.join(' ')}`)
+        if (host.hangAt === 'up app' && services.includes('app')) return hang()
         if (services.includes('app')) host.running = true
       },
     } as unknown as Compose
   }
 }
+
+const hang = () => new Promise<never>(() => {})
 
 let dir: string
 let paths: InstancePaths
@@ -177,5 +193,70 @@ describe('agnes restore', () => {
     const error = await failure(restore('2026-01-01T00-00-00.000Z-manual'))
     expect(error).toMatchObject({exitCode: 3, hint: expect.stringContaining('agnes backup list')})
     expect(host.calls).toEqual([])
+  })
+})
+
+describe('a backup or restore killed while the app is stopped', () => {
+  /** Starts `run` until it reaches the host's hangAt call, as far as a SIGKILL there; returns the journal it left. */
+  async function killedAt(hangAt: Host['hangAt'], run: () => Promise<unknown>, phase: string): Promise<Journal> {
+    host.hangAt = hangAt
+    void run()
+    await vi.waitFor(async () => expect((await readJournal(paths))?.phase).toBe(phase))
+    await vi.waitFor(() => expect(host.calls.at(-1)).toBe(hangAt))
+    host.hangAt = undefined
+    // A killed run's lock is stale: the next run takes it over (instance/lock.ts); this one's pid lives on.
+    rmSync(paths.lockFile)
+    return (await readJournal(paths))!
+  }
+
+  /** What the next `agnes up` or `upgrade` does first (deploy/session.ts), without the lock the "killed" run still holds. */
+  async function nextRun(journal: Journal) {
+    const ctx = await openContext(await loadInstance(dir), reporter)
+    return recoverFromJournal(ctx, journal, {healthTimeoutMs: 1500})
+  }
+
+  it('a backup: the next run starts the same deployment again and clears the journal', async () => {
+    const journal = await killedAt('copy state', () => takeBackup({dir, healthTimeoutMs: 1500, openContext, reporter}), 'paused')
+    expect(journal).toMatchObject({action: 'backup', from: {digest: DIGEST}})
+    expect(host.running).toBe(false)
+    await expect(takeBackup({dir, healthTimeoutMs: 1500, openContext, reporter})).rejects.toMatchObject({exitCode: 7})
+
+    expect(await nextRun(journal)).toMatchObject({outcome: 'restarted'})
+    expect(host.healthy()).toBe(true)
+    expect(await readJournal(paths)).toBeUndefined()
+    expect(readFileSync(paths.historyFile, 'utf8')).toMatch(/"action":"recover".*"outcome":"restarted"/)
+  })
+
+  it('a restore killed while it replaced the state: the next run puts back the state it replaced', async () => {
+    const {backup} = await takeBackup({dir, healthTimeoutMs: 1500, openContext, reporter})
+    host.files.set('state/system.duckdb', 'newer database')
+    host.files.set('state/system.duckdb.wal', 'newer WAL')
+    const journal = await killedAt('put state', () => restore(backup.id), 'restoring')
+    expect(journal.backup).toMatch(/pre-restore\.tar$/)
+    expect(host.files.get('state/system.duckdb')).toBe('current database')
+    expect(host.files.get('state/system.duckdb.wal')).toBe('newer WAL')
+
+    expect(await nextRun(journal)).toMatchObject({outcome: 'rolled-back'})
+    expect(host.files.get('state/system.duckdb')).toBe('newer database')
+    expect(host.files.get('state/system.duckdb.wal')).toBe('newer WAL')
+    expect(host.healthy()).toBe(true)
+    expect(await readJournal(paths)).toBeUndefined()
+  })
+
+  it('a restore killed after the state was replaced keeps it when the app is healthy on it, else puts the replaced one back', async () => {
+    const {backup} = await takeBackup({dir, healthTimeoutMs: 1500, openContext, reporter})
+    host.files.set('state/system.duckdb', 'newer database')
+    const kept = await killedAt('up app', () => restore(backup.id), 'restored')
+    expect(await nextRun(kept)).toMatchObject({outcome: 'restarted'})
+    expect(host.files.get('state/system.duckdb')).toBe('current database')
+    expect(host.healthy()).toBe(true)
+
+    writeFileSync(join(paths.backupsDir, '2026-01-02T00-00-00.000Z-manual.tar'), writeTar([{name: 'state', type: 'directory'}, {content: 'old database', name: 'state/system.duckdb', type: 'file'}, {content: 'ahead', name: 'state/schema', type: 'file'}]))
+    const putBack = await killedAt('up app', () => restore('2026-01-02T00-00-00.000Z-manual'), 'restored')
+    expect(host.files.get('state/schema')).toBe('ahead')
+    expect(await nextRun(putBack)).toMatchObject({outcome: 'rolled-back'})
+    expect(host.files.get('state/system.duckdb')).toBe('current database')
+    expect(host.healthy()).toBe(true)
+    expect(await readJournal(paths)).toBeUndefined()
   })
 })
