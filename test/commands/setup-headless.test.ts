@@ -6,7 +6,7 @@ import {existsSync, statSync} from 'node:fs'
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {afterAll, beforeAll, describe, expect, it, vi} from 'vitest'
 
 import {freePort, readEnvFile} from '../e2e/fixtures.js'
 import {CliResult, repoRoot, runAgnes} from '../helpers/run-cli.js'
@@ -323,10 +323,14 @@ describe('failures', () => {
     const instance = await newInstance({standinEnv: {STANDIN_LEGACY_SYNC_409: '1'}})
     const lock = await fetch(`${instance.url}/__standin/sync-lock`, {body: JSON.stringify({locked: true, with_running_job: true}), headers: {'content-type': 'application/json'}, method: 'POST'})
     const {running_job_id: jobId} = (await lock.json()) as {running_job_id: string}
-    setTimeout(() => {
-      fetch(`${instance.url}/__standin/sync-lock`, {body: JSON.stringify({locked: false}), headers: {'content-type': 'application/json'}, method: 'POST'})
-    }, 1500)
+    // The lock is let go once the CLI has met it (its trigger answered 409), however long it took to get there.
+    const release = (async () => {
+      await vi.waitFor(async () => expect((await instance.standin.requests()).some((request) => request.path === '/api/sync/trigger')).toBe(true), {interval: 100, timeout: 25_000})
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      await fetch(`${instance.url}/__standin/sync-lock`, {body: JSON.stringify({locked: false}), headers: {'content-type': 'application/json'}, method: 'POST'})
+    })()
     const result = await agnes(['configure', '--dir', instance.dir, '--json', '--sync', '--wait'], withPassword)
+    await release
     expect(result.exitCode, result.stderr).toBe(0)
     expect(result.json.result.sync).toMatchObject({jobId, outcome: 'done', trigger: 'already-running'})
   }, 30_000)
