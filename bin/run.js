@@ -1,5 +1,11 @@
 #!/usr/bin/env node
 // The bundled CLI (npm run build → dist/bundle); bin/dev.js runs the unbundled build instead.
-import {execute} from '../dist/bundle/cli.js'
+import {readFileSync} from 'node:fs'
 
-await execute({dir: import.meta.url})
+import {answerVersionFlag} from '../dist/version-flag.js'
+
+const pjson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
+if (!answerVersionFlag(process.argv.slice(2), pjson, (text) => process.stdout.write(text))) {
+  const {execute} = await import('../dist/bundle/cli.js')
+  await execute({dir: import.meta.url})
+}
