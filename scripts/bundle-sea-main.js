@@ -4,7 +4,7 @@
 const {basename, dirname} = require('node:path')
 
 const pjson = require('../package.json')
-const {answerVersionFlag} = require('../dist/version-flag.js')
+const {answerVersionFlag} = require('../src/version-flag.ts')
 
 function run() {
   const {execute} = require('@oclif/core')

@@ -125,7 +125,7 @@ await (sea
       ...common,
       banner: {js: esmRequireBanner},
       chunkNames: 'chunks/[name]-[hash]',
-      entryPoints: {cli: 'agnes:cli', commands: 'agnes:commands', help: 'agnes:help', hooks: 'agnes:hooks'},
+      entryPoints: {cli: 'agnes:cli', commands: 'agnes:commands', help: 'agnes:help', hooks: 'agnes:hooks', 'version-flag': join(root, 'src', 'version-flag.ts')},
       format: 'esm',
       outdir,
       plugins: [...common.plugins, commonJsFacadesPlugin],

@@ -47,7 +47,12 @@ export async function takeBackup(options: TakeBackupOptions): Promise<TakeBackup
     }
 
     options.reporter.progress(`Backed up /data/state to ${taken.file}; starting the app again…`)
-    await startAgain(ctx, current, options.healthTimeoutMs)
+    try {
+      await startAgain(ctx, current, options.healthTimeoutMs)
+    } catch (error) {
+      await recoverStopped(ctx, current, options.healthTimeoutMs, error)
+      throw error
+    }
     return {
       backup: {createdAt: taken.createdAt, file: taken.file, id: basename(taken.file, '.tar'), kind: backupKind(MANUAL_LABEL), label: MANUAL_LABEL, size: taken.bytes},
       durationMs: Date.now() - started,

@@ -2,8 +2,9 @@ import type {RecoveryOutcome} from '../deploy/recover.js'
 import {DeployContext} from '../deploy/context.js'
 import {fetchHealth, isHealthy} from '../deploy/health.js'
 import {appendHistory} from '../deploy/history.js'
-import {Journal, clearJournal} from '../deploy/journal.js'
+import {Journal, clearJournal, writeJournal} from '../deploy/journal.js'
 import {CommonSwitchOptions, describe, shortReason} from '../deploy/outcome.js'
+import {startOtherServices} from '../deploy/start.js'
 import {RollbackFailedError} from '../errors.js'
 import {appContainerId, recoverStopped} from './app-pause.js'
 import {restoreState} from './snapshots.js'
@@ -23,6 +24,8 @@ export async function recoverPause(ctx: DeployContext, journal: Journal, options
   const putBack = journal.phase === 'restoring' && journal.backup ? journal.backup : undefined
 
   if (!putBack && isHealthy(await fetchHealth(ctx.baseUrl, ctx.signal))) {
+    // Killed mid-stop or mid-start, the app may run while the scheduler does not.
+    await startOtherServices(ctx)
     await clearJournal(paths)
     const why = `${describe(deployment)} is running and healthy again`
     await history('already-running', `an interrupted ${journal.action}: ${why}`)
@@ -37,6 +40,7 @@ export async function recoverPause(ctx: DeployContext, journal: Journal, options
     if (!kept || !(error instanceof RollbackFailedError)) throw error
     // The restored state does not start: put back the state it replaced, as `agnes restore` does.
     ctx.reporter.warn(`the restored state does not start (${shortReason(error)}); putting back the state it replaced (${kept}).`)
+    await writeJournal(paths, {...journal, backup: kept, phase: 'restoring'})
     await recoverStopped(ctx, deployment, options.healthTimeoutMs, error, async (calm) => restoreState(calm.engine.api, await appContainerId(calm), kept))
     await history('rolled-back', `an interrupted restore: its state did not start, the state it replaced (${kept}) is back`)
     return {outcome: 'rolled-back', reason: 'the interrupted restore did not start; the state it replaced is back'}

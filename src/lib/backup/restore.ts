@@ -102,6 +102,9 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
 /** The restored state failed (or the run was interrupted): put back the state it replaced and start again. */
 async function putBack(ctx: DeployContext, current: Deployment, options: RestoreOptions, kept: StateBackup, failure: unknown): Promise<never> {
   options.reporter.warn(`${ctx.signal?.aborted ? 'interrupted' : `the restored state failed (${shortReason(failure)})`}; putting back the state it replaced (${kept.file}).`)
+  // Killed while the copy goes back, the next run must put it back again, not keep a half-written state.
+  const journal = await readJournal(ctx.instance.paths)
+  if (journal) await writeJournal(ctx.instance.paths, {...journal, backup: kept.file, phase: 'restoring'})
   await recoverStopped(ctx, current, options.healthTimeoutMs, failure, async (calm) => restoreState(calm.engine.api, await appContainerId(calm), kept.file))
   if (ctx.signal?.aborted) throw new InterruptedError('interrupted; the state the restore replaced is back and the app is running again')
   throw new RolledBackError(`restoring the backup failed: ${shortReason(failure)}; the state it replaced is back and the app is healthy`, {

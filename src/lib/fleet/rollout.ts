@@ -58,14 +58,16 @@ async function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /**
  * The canary's verdict during the soak: healthy and running the release, and a smoke test that passes. A
- * host that cannot be reached is asked again at the next check, not judged.
+ * host that cannot be reached is asked again at the next check, not judged. A canary that runs another
+ * digest has left the release (rolled back by hand, or its cron followed a channel the publisher moved
+ * back): the rollout stops, but what it runs now is not rolled back or retracted.
  */
-async function canaryHolds(transport: Transport, canary: FleetInstance, digest: string): Promise<{holds: boolean | undefined; reason: string}> {
+async function canaryHolds(transport: Transport, canary: FleetInstance, digest: string): Promise<{holds: boolean | undefined; reason: string; left?: boolean}> {
   const status = await transport.agnes(canary, ['status'])
   if (!status.envelope) return {holds: undefined, reason: status.problem ?? 'no answer'}
   const result = status.envelope.result as StatusResult | undefined
+  if (result?.running?.digest && result.running.digest !== digest) return {holds: false, left: true, reason: `runs ${result.running.digest.slice(0, 19)}…, not the release, any more`}
   if (!status.envelope.ok || !result?.healthy) return {holds: false, reason: 'not healthy during the soak'}
-  if (result.running?.digest && result.running.digest !== digest) return {holds: false, reason: `runs ${result.running.digest.slice(0, 19)}…, not the release`}
   const smoke = await transport.agnes(canary, ['smoke', '--settle', '0', '--no-sync'])
   if (!smoke.envelope) return {holds: undefined, reason: smoke.problem ?? 'no answer'}
   return smoke.envelope.ok ? {holds: true, reason: ''} : {holds: false, reason: `smoke failed during the soak: ${smoke.envelope.error?.message ?? ''}`}
@@ -172,20 +174,43 @@ export async function fleetUpgrade(inventory: Inventory, transport: Transport, o
     const deadline = now() + soakRemainingMs(rollout.soakMs, recorded?.digest === digest ? recorded.deployedAt : undefined, now())
     reporter.progress(`Soaking the canary until ${new Date(deadline).toISOString()} (checks every ${formatDuration(rollout.checkEveryMs)})…`)
     while (!halting.aborted) {
+      // The soak ends only after a round in which every canary held; one not judged for another soak time stops the rollout.
+      let unjudged: {canary: FleetInstance; reason: string} | undefined
       for (const canary of canaries) {
-        const {holds, reason} = await canaryHolds(transport, canary, digest)
+        const {holds, left, reason} = await canaryHolds(transport, canary, digest)
+        if (holds === false && left) {
+          report(canary, {digest, exitCode: 10, message: `${reason}; left as it is`, outcome: 'rolled-back'})
+          return
+        }
+
         if (holds === false) {
           const rollback = await rollBackCanary(canary)
+          if (rollback.exitCode === 75) {
+            // Another run (a backup, say) holds the canary's lock, which may be why it looked unwell: ask again.
+            reporter.warn(`${canary.name}: ${reason}, but another agnes run holds it (${rollback.message}); checking again`)
+            unjudged = {canary, reason: `${reason}, and another agnes run holds it`}
+            continue
+          }
+
           const back = rollback.exitCode === 0 ? 'rolled back' : `the rollback failed too (${rollback.message})`
           report(canary, {digest, exitCode: rollback.exitCode === 0 ? 10 : 11, message: `${reason}; ${back}`, outcome: rollback.exitCode === 0 ? 'rolled-back' : 'failed', ...(rollback.retraction ? {retraction: rollback.retraction} : {})})
           return
         }
 
-        if (holds === undefined) reporter.warn(`${canary.name}: could not be checked during the soak (${reason}); asking again`)
+        if (holds === undefined) {
+          reporter.warn(`${canary.name}: could not be checked during the soak (${reason}); asking again`)
+          unjudged = {canary, reason}
+        }
       }
 
-      if (now() >= deadline) return
-      await sleep(Math.min(rollout.checkEveryMs, deadline - now()), halting)
+      if (now() >= deadline && !unjudged) return
+      if (unjudged && now() >= deadline + rollout.soakMs) {
+        report(unjudged.canary, {digest, exitCode: 8, message: `could not be judged at the end of the soak (${unjudged.reason}); the waves were left alone`, outcome: 'unreachable'})
+        stop.abort()
+        return
+      }
+
+      await sleep(now() >= deadline ? rollout.checkEveryMs : Math.min(rollout.checkEveryMs, deadline - now()), halting)
     }
   }
 

@@ -15,6 +15,8 @@ export interface FakeHost {
   deployedAt: string
   /** An agnes from before `rollback --retract`: that flag is a usage error (exit 2). */
   rollbackWithoutRetract?: boolean
+  /** This many rollbacks find the lock held by another run (exit 75). */
+  rollbackLocked?: number
   /** False: the directory holds no agnes instance. */
   isInstance: boolean
 }
@@ -132,6 +134,11 @@ export class FakeFleet implements Transport {
 
       case 'rollback': {
         this.rollbackWords.push(args)
+        if (host.rollbackLocked) {
+          host.rollbackLocked--
+          return fail(75, 'locked by pid 7 (backup)', {outcome: 'locked'})
+        }
+
         const retract = args.includes('--retract')
         if (retract && host.rollbackWithoutRetract) return fail(2, 'Nonexistent flag: --retract')
         const left = host.digest

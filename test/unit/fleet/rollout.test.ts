@@ -172,6 +172,42 @@ describe('fleetUpgrade', () => {
     expect(fallback.message).toContain('retracting it in the registry failed')
   })
 
+  it('a canary that left the release during the soak stops the rollout, and what it runs now is neither rolled back nor retracted', async () => {
+    const fleet = new FakeFleet(sixInstances('soak: 10m\n  checkEvery: 1m'))
+    // Rolled back by hand (or its cron followed a channel the publisher moved back).
+    const result = await run(fleet, {sleep: async () => void (fleet.host('c1').digest = OLD)})
+    expect(result).toMatchObject({exitCode: 10, haltedBy: {name: 'c1', outcome: 'rolled-back', reason: expect.stringContaining('not the release')}, outcome: 'halted'})
+    expect(result.retraction).toBeUndefined()
+    expect(fleet.rollbackWords).toEqual([])
+    expect(fleet.upgradedNames()).toEqual(['c1'])
+  })
+
+  it('a canary whose lock another run holds is asked again, not reported as a failed rollback', async () => {
+    const fleet = new FakeFleet(sixInstances('soak: 10m\n  checkEvery: 1m'))
+    let clock = Date.parse('2026-06-01T00:00:00Z')
+    fleet.onUpgrade = () => {
+      // A backup stops the canary's app during the soak and holds its lock once.
+      fleet.host('c1').healthy = false
+      fleet.host('c1').rollbackLocked = 1
+    }
+
+    const result = await run(fleet, {now: () => clock, sleep: async (ms) => void ((clock += ms), (fleet.host('c1').healthy = true))})
+    expect(result).toMatchObject({exitCode: 0, outcome: 'completed'})
+    expect(fleet.rollbackWords).toEqual([['rollback', '--quiet', '--retract']])
+    expect(fleet.host('c1').digest).toBe(NEW)
+  })
+
+  it('a canary that cannot be judged for another soak time after the soak leaves the waves alone (exit 8)', async () => {
+    const fleet = new FakeFleet(sixInstances('soak: 10m\n  checkEvery: 5m'))
+    let clock = Date.parse('2026-06-01T00:00:00Z')
+    fleet.onUpgrade = () => undefined
+    const result = await run(fleet, {now: () => clock, sleep: async (ms) => void ((clock += ms), (fleet.host('c1').reachable = false))})
+    expect(result).toMatchObject({exitCode: 8, outcome: 'incomplete'})
+    expect(result.instances.find((entry) => entry.name === 'c1')).toMatchObject({outcome: 'unreachable', message: expect.stringContaining('could not be judged')})
+    expect(fleet.upgradedNames()).toEqual(['c1'])
+    expect(clock - Date.parse('2026-06-01T00:00:00Z')).toBeGreaterThanOrEqual(20 * 60_000)
+  })
+
   it('waits the pause between waves that changed something', async () => {
     const fleet = new FakeFleet(sixInstances('soak: 0\n  pause: 2m'))
     const sleeps: number[] = []
