@@ -80,6 +80,9 @@ export async function restoreState(api: Dockerode, containerId: string, file: st
     await api.getContainer(containerId).putArchive(restore.archive, {path: STATE_PARENT})
   } catch (error) {
     throw new DockerError(`restoring ${STATE_PATH} of container ${shortId(containerId)} failed: ${(error as Error).message}`, {cause: error})
+  } finally {
+    // An engine that answered before reading all of it (an error) leaves the backup file open otherwise.
+    restore.archive.destroy()
   }
 
   const mismatched = compareState(restore.expected, await listState(api, containerId))

@@ -93,7 +93,10 @@ describe('backupState and restoreState', () => {
     const ignoringContainer = {
       getArchive: async () => Readable.from([current]),
       inspect: async () => ({State: {Restarting: false, Running: false}}),
-      putArchive: async (archive: Readable) => archive.resume(),
+      // Reads the whole upload, as the engine does, and applies none of it.
+      async putArchive(archive: Readable) {
+        for await (const chunk of archive) void chunk
+      },
     }
     const api = {getContainer: () => ignoringContainer} as unknown as Dockerode
     await expect(restoreState(api, 'app', backupFile)).rejects.toThrow(/did not take effect \(state\/system.duckdb has 22 bytes, not 12\)/)
