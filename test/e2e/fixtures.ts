@@ -128,9 +128,10 @@ export function appContainers(project: string): Array<{id: string; image: string
   const ids = spawnSync('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`, '--filter', 'label=com.docker.compose.service=app'], {encoding: 'utf8'}).stdout.trim()
   if (ids === '') return []
   const out = spawnSync('docker', ['inspect', '--format', '{{.Id}} {{.Config.Image}} {{.State.Status}}', ...ids.split('\n')], {encoding: 'utf8'}).stdout.trim()
-  return out.split('\n').map((line) => {
+  // A container removed between `ps` and `inspect` (or a daemon restarting) leaves no line or a short one.
+  return out.split('\n').flatMap((line) => {
     const [id, image, state] = line.split(' ')
-    return {id, image, state}
+    return id && image && state ? [{id, image, state}] : []
   })
 }
 
